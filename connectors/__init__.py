@@ -1,0 +1,2 @@
+"""Connectors: one adapter per calendar provider, found through the ``syncd.connectors``
+entry-point group. The core never imports this package directly."""

@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Set-up and everyday commands for a checkout; needs only python3.
+
+    python3 dev.py run    # create .venv if needed, then run the daemon on the embedded default
+    python3 dev.py test   # create .venv if needed, then run the whole test suite
+
+Everything the embedded default creates (configuration, sample calendar, state, audit log)
+lives under ./var/demo, so a checkout stays self-contained. Extra arguments are passed on
+(to ``syncd run`` or to ``pytest``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / "bin"
+STAMP = VENV / ".syncd-installed"
+
+
+def ensure_venv() -> None:
+    """Create .venv and install syncd with its test extra, again when pyproject.toml changes."""
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if STAMP.exists() and STAMP.read_text() == wanted:
+        return
+    if not (BIN / "python").exists():
+        print("dev.py: creating .venv", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    print("dev.py: installing syncd and its test dependencies into .venv", flush=True)
+    subprocess.run([str(BIN / "python"), "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
+                   check=True)
+    subprocess.run([str(BIN / "python"), "-m", "pip", "install", "--quiet", "-e",
+                    f"{ROOT}[test]"], check=True)
+    STAMP.write_text(wanted)
+
+
+def run(args: list[str]) -> int:
+    """Run the daemon on the embedded default kept under ./var/demo."""
+    demo = ROOT / "var" / "demo"
+    env = dict(os.environ, SYNCD_CONFIG=str(demo / "syncd.toml"),
+               XDG_STATE_HOME=str(demo / "state"))
+    print(f"dev.py: running syncd on {demo} (Ctrl-C stops it). Try, in another terminal:\n"
+          f"  rm {demo}/state/syncd/calendars/work/consult-omar.ics   # a client cancels\n"
+          f"and watch the change appear; then: {BIN}/syncd status", flush=True)
+    return subprocess.call([str(BIN / "syncd"), "run", *args], env=env)
+
+
+def test(args: list[str]) -> int:
+    """Run the whole test suite."""
+    return subprocess.call([str(BIN / "python"), "-m", "pytest", *args], cwd=ROOT)
+
+
+def main() -> int:
+    """Dispatch ``run`` or ``test``."""
+    if len(sys.argv) < 2 or sys.argv[1] not in ("run", "test"):
+        print(__doc__)
+        return 2
+    ensure_venv()
+    command, rest = sys.argv[1], sys.argv[2:]
+    return run(rest) if command == "run" else test(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+"""The ``syncd`` command line. The one place that turns errors into messages and exit codes.
+
+Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import structlog
+
+from syncd.app import open_engine, watched_calendars
+from syncd.audit import Anchor, verify
+from syncd.config import Config, default_config_path, load_config
+from syncd.daemon import CalendarOutcome, Daemon, run_cycles
+from syncd.demo import default_state_dir, write_default
+from syncd.errors import ConfigError, SyncdError
+from syncd.logs import configure_logging
+from syncd.model import Change, format_when
+from syncd.store import SQLiteStore
+
+__all__ = ["EXIT_CONFIG", "EXIT_FAILURE", "EXIT_OK", "main"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
+log = structlog.get_logger("syncd.cli")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors exit with code 2 through our handler and no traceback."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"syncd: error: {message}\n")
+        raise SystemExit(EXIT_CONFIG)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="syncd", description=(
+        "Watch appointment calendars, detect late cancellations, moves and no-shows, and keep "
+        "a tamper-evident audit log."))
+    parser.add_argument("--version", action="version", version="syncd 0.1.0")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, metavar="PATH", help=(
+        "configuration file (default: $SYNCD_CONFIG, else $XDG_CONFIG_HOME/syncd/syncd.toml)"))
+    common.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"], help="log verbosity")
+    clocked = argparse.ArgumentParser(add_help=False)
+    clocked.add_argument("--now", type=_iso_time, metavar="ISO-8601", help=(
+        "fix the clock at this time (replay and tests); with run, time advances from it"))
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=_Parser)
+    commands.add_parser("run", parents=[common, clocked], help=(
+        "run the daemon: poll every calendar on its interval, react at once to local folders; "
+        "creates the embedded default configuration on first start"))
+    commands.add_parser("once", parents=[common, clocked], help=(
+        "run one cycle over every calendar, print what changed, and exit"))
+    status = commands.add_parser("status", parents=[common], help=(
+        "show each calendar: last cycle, instance count, last error"))
+    status.add_argument("--json", action="store_true", help="print JSON instead of text")
+    commands.add_parser("check-config", parents=[common], help=(
+        "validate the configuration and print every problem with its file and key"))
+    audit = commands.add_parser("audit", help="audit log tools")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION",
+                                          parser_class=_Parser)
+    audit_commands.add_parser("verify", parents=[common], help=(
+        "check the audit log's hash chain against the anchor in the state store; exits 1 "
+        "naming the first bad seq"))
+    return parser
+
+
+def _iso_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO-8601 time") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs a zone, e.g. 2026-11-27T09:00:00Z")
+    return value.astimezone(UTC)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``syncd`` console script."""
+    args = _parser().parse_args(argv)
+    configure_logging(getattr(args, "log_level", "info"))
+    handler = _HANDLERS[args.command if args.command != "audit" else "audit " + args.audit_command]
+    try:
+        return handler(args)
+    except ConfigError as error:
+        sys.stderr.write("syncd: configuration error:\n")
+        for problem in error.problems:
+            sys.stderr.write(f"  {problem}\n")
+        return EXIT_CONFIG
+    except SyncdError as error:
+        sys.stderr.write(f"syncd: {error}\n")
+        return EXIT_FAILURE
+
+
+def _config(args: argparse.Namespace, *, create_default: bool = False) -> Config:
+    path: Path = args.config or default_config_path()
+    if create_default and args.config is None and not path.exists():
+        write_default(path, default_state_dir(), _clock(args)())
+        log.info("config.created", path=str(path), hint="edit it to connect your calendars")
+    return load_config(path)
+
+
+def _clock(args: argparse.Namespace) -> Callable[[], datetime]:
+    fixed: datetime | None = getattr(args, "now", None)
+    if fixed is None:
+        return lambda: datetime.now(UTC)
+    if args.command == "once":
+        return lambda: fixed
+    started = time.monotonic()
+    return lambda: fixed + timedelta(seconds=time.monotonic() - started)
+
+
+def _once(args: argparse.Namespace) -> int:
+    config = _config(args, create_default=True)
+    with open_engine(config, _clock(args)) as engine:
+        outcomes = run_cycles(engine, watched_calendars(config))
+    for outcome in outcomes:
+        _print_outcome(outcome)
+    return EXIT_FAILURE if any(o.error for o in outcomes) else EXIT_OK
+
+
+def _print_outcome(outcome: CalendarOutcome) -> None:
+    if outcome.report is None:
+        print(f"{outcome.calendar}: failed: {outcome.error}")
+        return
+    report = outcome.report
+    if report.baseline:
+        print(f"{report.calendar}: baseline of {report.instance_count} instances")
+    else:
+        print(f"{report.calendar}: {len(report.changes)} changes, "
+              f"{report.instance_count} instances")
+    for change in report.changes:
+        print(f"  {_describe(change)}")
+    for error in report.new_errors:
+        print(f"  skipped {error.href}: {error.reason}")
+
+
+def _describe(change: Change) -> str:
+    instance = change.after or change.before
+    summary = instance.summary if instance else ""
+    times = " -> ".join(
+        format_when(t) for t in (change.start_before, change.start_after) if t is not None)
+    return f"{change.kind.value:<16} {summary or change.uid}  {times}"
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = _config(args, create_default=True)
+    calendars = watched_calendars(config)
+    intervals = {c.name: c.poll_interval or config.daemon.poll_interval for c in config.calendars}
+    with open_engine(config, _clock(args)) as engine:
+        daemon = Daemon(engine, calendars, intervals)
+        daemon.install_signal_handlers()
+        log.info("daemon.started", config=str(config.path), calendars=calendars)
+        daemon.run()
+    return EXIT_OK
+
+
+def _status(args: argparse.Namespace) -> int:
+    config = _config(args)
+    store = SQLiteStore(config.state_path)
+    try:
+        states = {s.name: s for s in store.calendar_states()}
+        rows = []
+        for calendar in config.calendars:
+            state = states.get(calendar.name)
+            errors = store.item_errors(calendar.name)
+            rows.append({
+                "calendar": calendar.name,
+                "connector": calendar.connector,
+                "last_cycle": _stamp(state.last_cycle_at if state else None),
+                "last_success": _stamp(state.last_success_at if state else None),
+                "instances": state.instance_count if state else 0,
+                "last_error": state.last_error if state else None,
+                "items_in_error": sorted(errors),
+            })
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    for row in rows:
+        print(f"{row['calendar']} ({row['connector']}): last cycle {row['last_cycle'] or 'never'}, "
+              f"{row['instances']} instances, last error: {row['last_error'] or 'none'}")
+        for href in row["items_in_error"]:
+            print(f"  item in error: {href}")
+    return EXIT_OK
+
+
+def _stamp(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    config = _config(args)
+    print(f"{config.path}: OK ({len(config.calendars)} calendars)")
+    return EXIT_OK
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    config = _config(args)
+    anchor: Anchor | None = None
+    if config.state_path.exists():
+        store = SQLiteStore(config.state_path)
+        try:
+            anchor = store.audit_anchor()
+        finally:
+            store.close()
+    result = verify(config.audit_path, anchor)
+    if result.ok:
+        print(f"{config.audit_path}: intact, {result.records} records")
+        return EXIT_OK
+    print(f"{config.audit_path}: first bad seq {result.first_bad_seq}: {result.reason}")
+    return EXIT_FAILURE
+
+
+_HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": _run,
+    "once": _once,
+    "status": _status,
+    "check-config": _check_config,
+    "audit verify": _audit_verify,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

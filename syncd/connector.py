@@ -1,0 +1,174 @@
+"""The connector contract: how the core talks to one calendar of one provider.
+
+Glossary (see also :mod:`syncd.model`):
+
+- *href*: the connector's stable name of one object inside its calendar (a file name, a CalDAV
+  href, a provider event id). The core stores it and hands it back unchanged.
+- *etag*: an opaque version of one object; it changes whenever the object changes. Writes are
+  conditional on it.
+- *cursor*: an opaque text that lets the connector list only what changed since it was issued
+  (a sync token, a delta link). ``None`` asks for a full listing.
+- *own write*: a change syncd made itself (its ``X-SYNCD-*`` properties, its notes). The core
+  recognises those by content; connectors only store them faithfully.
+
+Connectors never leak vendor types or vendor exceptions: each maps them, in one place, onto
+:mod:`syncd.errors` (``CursorExpired``, ``Conflict``, ``AlreadyExists``, ``NotFound``,
+``AuthError``, ``TransientError``, ``ConnectorError``).
+"""
+
+from __future__ import annotations
+
+import difflib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, ClassVar
+
+from syncd.errors import ConfigError
+
+if TYPE_CHECKING:
+    from syncd.config import CalendarConfig
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Connector",
+    "Delta",
+    "ItemFailure",
+    "RemoteObject",
+    "Watch",
+    "available_connectors",
+    "connector_class",
+]
+
+ENTRY_POINT_GROUP = "syncd.connectors"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteObject:
+    """One calendar object as the provider holds it: iCalendar bytes and their version."""
+
+    href: str
+    etag: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFailure:
+    """An object the connector could not read; the engine reports it and keeps the old state."""
+
+    href: str
+    etag: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """What changed since a cursor.
+
+    With ``full`` set, ``upserts`` lists every object and ``removed`` is empty: the engine then
+    merges the listing with its snapshot (objects it knows but the listing lacks are removed).
+    """
+
+    upserts: Sequence[RemoteObject]
+    removed: Sequence[str]
+    cursor: str | None
+    full: bool
+    failures: Sequence[ItemFailure] = field(default_factory=tuple)
+
+
+class Watch(ABC):
+    """A running subscription to push notifications; stopped by :meth:`stop`."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop watching and release its resources."""
+
+
+class Connector(ABC):
+    """One calendar of one provider.
+
+    Constructors do no I/O; :meth:`from_config` validates options and raises ``ConfigError``
+    naming each bad key. Every other method may raise :class:`syncd.errors.ConnectorError`
+    or one of its subclasses, as documented per method.
+    """
+
+    kind: ClassVar[str]
+    """The name used as ``connector = "..."`` in the configuration."""
+
+    @classmethod
+    @abstractmethod
+    def from_config(cls, calendar: CalendarConfig) -> Connector:
+        """Build a connector from one ``[[calendars]]`` table. Raises ``ConfigError``."""
+
+    @abstractmethod
+    def list_changes(self, cursor: str | None, known: Mapping[str, str]) -> Delta:
+        """List what changed since ``cursor`` (everything when ``None``).
+
+        ``known`` maps each href in the engine's snapshot to its etag; connectors without a
+        provider-side change feed compare against it. Raises ``CursorExpired`` when the cursor
+        is no longer valid, ``AuthError``, ``TransientError`` or ``ConnectorError``.
+        """
+
+    @abstractmethod
+    def get(self, href: str) -> RemoteObject:
+        """Read one object. Raises ``NotFound``."""
+
+    @abstractmethod
+    def update(self, href: str, data: bytes, etag: str) -> str:
+        """Replace an object only if it is still at ``etag``; return the new etag.
+
+        Raises ``Conflict`` when the object changed, ``NotFound`` when it is gone.
+        """
+
+    @abstractmethod
+    def create(self, href: str, data: bytes) -> str:
+        """Create an object that must not exist yet; return its etag.
+
+        Raises ``AlreadyExists`` when something is already at ``href``: a retried create of
+        the same deterministic href counts as done.
+        """
+
+    @abstractmethod
+    def delete(self, href: str, etag: str) -> None:
+        """Delete an object only if it is still at ``etag``. Raises ``Conflict``, ``NotFound``."""
+
+    def watch(self, on_change: Callable[[], None]) -> Watch | None:
+        """Call ``on_change`` from any thread when the calendar may have changed.
+
+        Returns ``None`` when the provider has no push channel (the daemon polls instead).
+        """
+        return None
+
+    def close(self) -> None:  # noqa: B027 - optional hook, most connectors hold nothing
+        """Release connections and files."""
+
+
+def available_connectors() -> dict[str, type[Connector]]:
+    """The connectors installed under the ``syncd.connectors`` entry-point group."""
+    found: dict[str, type[Connector]] = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        found[entry.name] = entry.load()
+    return found
+
+
+def connector_names() -> list[str]:
+    """Names of installed connectors, without importing them."""
+    return sorted(entry.name for entry in entry_points(group=ENTRY_POINT_GROUP))
+
+
+def connector_class(kind: str, calendar: CalendarConfig) -> type[Connector]:
+    """Find the connector class for ``kind``; raise ``ConfigError`` with a suggestion if unknown."""
+    matches = [e for e in entry_points(group=ENTRY_POINT_GROUP) if e.name == kind]
+    if not matches:
+        names = connector_names()
+        close = difflib.get_close_matches(kind, names, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(
+            [calendar.problem("connector", f"unknown connector {kind!r} (installed: "
+                              f"{', '.join(names) or 'none'}){hint}")]
+        )
+    loaded = matches[0].load()
+    if not (isinstance(loaded, type) and issubclass(loaded, Connector)):
+        raise ConfigError([calendar.problem("connector", f"{kind!r} is not a syncd connector")])
+    return loaded

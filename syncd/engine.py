@@ -1,0 +1,283 @@
+"""One cycle for one calendar: list, normalize, diff, then audit and commit in one step.
+
+Decide, then do: :func:`plan_cycle`-style helpers compute the new snapshot rows and the audit
+records; :meth:`Engine.cycle` seals the records into the audit log and commits the snapshot,
+the cursor and the audit anchor in one transaction, in that order. If the audit log cannot be
+written nothing is committed; if the process dies after the append, :meth:`Engine.recover`
+drops the uncommitted tail on the next start and the cycle is redone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import structlog
+
+from syncd.audit import AuditLog, seal
+from syncd.config import Config
+from syncd.connector import Connector, Delta
+from syncd.diff import diff
+from syncd.errors import CursorExpired
+from syncd.faults import crash_point
+from syncd.model import Change, Instance, InstanceKey, format_when
+from syncd.normalize import Horizon, ParseError, normalize_object
+from syncd.store import CalendarState, CycleCommit, ItemErrorRow, Store, StoredObject
+
+__all__ = ["CycleReport", "Engine", "MASS_REMOVAL_SHARE"]
+
+MASS_REMOVAL_SHARE = 0.5
+"""A listing that drops more than this share of known objects is confirmed by a second one."""
+_MASS_REMOVAL_MIN = 10
+
+log = structlog.get_logger("syncd.engine")
+
+
+@dataclass(frozen=True, slots=True)
+class CycleReport:
+    """What one cycle of one calendar found and committed."""
+
+    calendar: str
+    baseline: bool
+    changes: tuple[Change, ...]
+    new_errors: tuple[ItemErrorRow, ...]
+    instance_count: int
+    read: int
+    removed: int
+    resynced: bool
+
+
+@dataclass(slots=True)
+class _Work:
+    """The objects one cycle touches, and what it learned about them."""
+
+    state: CalendarState
+    horizon: Horizon
+    stored: dict[str, StoredObject]
+    errors: dict[str, ItemErrorRow]
+    fresh: dict[str, StoredObject] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)
+    etag_updates: list[tuple[str, str]] = field(default_factory=list)
+    new_errors: list[ItemErrorRow] = field(default_factory=list)
+    cleared: list[str] = field(default_factory=list)
+
+
+class Engine:
+    """Runs cycles for the configured calendars against one store and one audit log."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        audit: AuditLog,
+        connectors: Mapping[str, Connector],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.audit = audit
+        self.connectors = connectors
+        self.clock = clock
+        self._commit_lock = threading.Lock()
+
+    def recover(self) -> list[int]:
+        """Drop audit records of a cycle that never committed; record that it happened."""
+        with self._commit_lock:
+            dropped = self.audit.recover(self.store.audit_anchor())
+            if dropped:
+                log.warning("audit.recovered", dropped_seqs=dropped)
+                self._append_and_commit(
+                    [{"type": "recovery", "dropped_seqs": dropped,
+                      "reason": "records of a cycle that did not commit"}],
+                    self.clock(), None,
+                )
+        return dropped
+
+    def cycle(self, name: str) -> CycleReport:
+        """Run one cycle of calendar ``name``; raises ``ConnectorError``, ``AuditError``,
+        ``StoreError``, and commits nothing when it raises."""
+        connector = self.connectors[name]
+        now = self.clock()
+        state = self.store.calendar_state(name)
+        horizon = Horizon.around(now, self.config.daemon.horizon_past,
+                                 self.config.daemon.horizon_future)
+        known = self.store.known_etags(name)
+        delta, resynced = self._list(name, connector, state.cursor, known)
+        work = self._gather(name, state, horizon, delta, known)
+        crash_point("after-fetch")
+        window = horizon if state.horizon is None else horizon.intersect(Horizon(*state.horizon))
+        baseline = state.baseline_at is None
+        old, new = self._instances(work)
+        changes = () if baseline else tuple(diff(old, new, window))
+        count = state.instance_count + len(new) - len(old)
+        records = self._records(name, work, changes, now, baseline, count, resynced)
+        commit = CycleCommit(
+            calendar=name, at=now, cursor=delta.cursor, horizon=(horizon.start, horizon.end),
+            upserts=list(work.fresh.values()),
+            etag_updates=work.etag_updates, removed=work.removed, errors=work.new_errors,
+            cleared_errors=work.cleared, baseline=baseline,
+        )
+        self._append_and_commit(records, now, commit)
+        for change in changes:
+            log.info("change", calendar=name, change=change.kind.value, uid=change.uid)
+        return CycleReport(
+            calendar=name, baseline=baseline, changes=changes,
+            new_errors=tuple(work.new_errors), instance_count=count,
+            read=len(delta.upserts), removed=len(work.removed), resynced=resynced,
+        )
+
+    def _list(
+        self, name: str, connector: Connector, cursor: str | None, known: Mapping[str, str]
+    ) -> tuple[Delta, bool]:
+        resynced = False
+        try:
+            delta = connector.list_changes(cursor, known)
+        except CursorExpired as expired:
+            log.warning("cursor.expired", calendar=name, reason=str(expired))
+            delta, resynced = connector.list_changes(None, known), True
+        return self._confirm_removals(connector, _as_removals(delta, known), known), resynced
+
+    @staticmethod
+    def _confirm_removals(connector: Connector, delta: Delta, known: Mapping[str, str]) -> Delta:
+        """Invariant: an unusual share of vanished objects is confirmed by a second listing."""
+        if len(known) < _MASS_REMOVAL_MIN or len(delta.removed) <= len(known) * MASS_REMOVAL_SHARE:
+            return delta
+        second = _as_removals(connector.list_changes(None, known), known)
+        confirmed = sorted(set(delta.removed) & set(second.removed))
+        log.warning("removals.confirmed", listed=len(delta.removed), confirmed=len(confirmed))
+        return Delta(upserts=delta.upserts, removed=confirmed, cursor=delta.cursor, full=False,
+                     failures=delta.failures)
+
+    def _gather(
+        self, name: str, state: CalendarState, horizon: Horizon, delta: Delta,
+        known: Mapping[str, str],
+    ) -> _Work:
+        hrefs = [o.href for o in delta.upserts] + list(delta.removed)
+        work = _Work(state=state, horizon=horizon, stored=self.store.objects(name, hrefs),
+                     errors=self.store.item_errors(name))
+        for remote in delta.upserts:
+            self._take(work, remote.href, remote.etag, remote.data)
+        for failure in delta.failures:
+            if work.errors.get(failure.href, ItemErrorRow("", "", "")).etag != failure.etag:
+                work.new_errors.append(ItemErrorRow(failure.href, failure.etag, failure.reason))
+        for href in delta.removed:
+            if href in work.stored:
+                work.removed.append(href)
+            if href in work.errors:
+                work.cleared.append(href)
+        if state.horizon is not None and state.horizon != (horizon.start, horizon.end):
+            self._reexpand(name, work)
+        return work
+
+    def _take(self, work: _Work, href: str, etag: str, data: bytes) -> None:
+        digest = hashlib.sha256(data).hexdigest()
+        stored = work.stored.get(href)
+        if href in work.errors:
+            work.cleared.append(href)
+        if stored is not None and stored.content_hash == digest:
+            work.etag_updates.append((href, etag))
+            return
+        try:
+            text = data.decode("utf-8")
+            normalized = normalize_object(data, horizon=work.horizon,
+                                          owner_tz=self.config.owner.timezone)
+        except (UnicodeDecodeError, ParseError) as error:
+            reason = "not UTF-8 text" if isinstance(error, UnicodeDecodeError) else str(error)
+            if href in work.cleared:
+                work.cleared.remove(href)
+            work.new_errors.append(ItemErrorRow(href, etag, reason))
+            return
+        work.fresh[href] = StoredObject(
+            href=href, etag=etag, content_hash=digest, data=text,
+            recurring=normalized.recurring, instances=normalized.instances,
+        )
+
+    def _reexpand(self, name: str, work: _Work) -> None:
+        """The horizon moved: expand every unchanged series again inside the new horizon."""
+        for stored in self.store.recurring_objects(name):
+            if stored.href in work.fresh or stored.href in work.removed:
+                continue
+            work.stored[stored.href] = stored
+            normalized = normalize_object(stored.data.encode("utf-8"), horizon=work.horizon,
+                                          owner_tz=self.config.owner.timezone)
+            work.fresh[stored.href] = StoredObject(
+                href=stored.href, etag=stored.etag, content_hash=stored.content_hash,
+                data=stored.data, recurring=True, instances=normalized.instances,
+            )
+
+    @staticmethod
+    def _instances(work: _Work) -> tuple[dict[InstanceKey, Instance], dict[InstanceKey, Instance]]:
+        touched = set(work.fresh) | set(work.removed)
+        old = _keyed(i for h in touched if h in work.stored for i in work.stored[h].instances)
+        new = _keyed(i for o in work.fresh.values() for i in o.instances)
+        return old, new
+
+    def _records(
+        self, name: str, work: _Work, changes: Sequence[Change], now: datetime,
+        baseline: bool, count: int, resynced: bool,
+    ) -> list[dict[str, object]]:
+        records: list[dict[str, object]] = []
+        if resynced:
+            records.append({"type": "resync", "calendar": name, "reason": "cursor expired"})
+        if baseline:
+            records.append({"type": "baseline", "calendar": name, "instances": count})
+        records.extend(self._change_record(name, c, now) for c in changes)
+        for error in work.new_errors:
+            log.error("item.invalid", calendar=name, href=error.href, reason=error.reason)
+            records.append({"type": "item_error", "calendar": name, "href": error.href,
+                            "reason": error.reason})
+        return records
+
+    def _change_record(self, name: str, change: Change, now: datetime) -> dict[str, object]:
+        after = change.after
+        changed_at = after.modified if after is not None and after.modified else now
+        people = (change.after or change.before).attendees if (change.after or change.before) else ()
+        owner = set(self.config.owner.emails)
+        return {
+            "type": "change",
+            "change": change.kind.value,
+            "calendar": name,
+            "uid": change.uid,
+            "instance": _text(change.recurrence_id),
+            "start_before": _text(change.start_before),
+            "start_after": _text(change.start_after),
+            "changed_at": format_when(changed_at),
+            "clients": sorted({email for email, _ in people if email not in owner}),
+        }
+
+    def _append_and_commit(
+        self, records: list[dict[str, object]], now: datetime, commit: CycleCommit | None
+    ) -> None:
+        with self._commit_lock:
+            anchor = self.store.audit_anchor()
+            sealed, new_anchor = seal(records, anchor, now)
+            if sealed:
+                self.audit.append(sealed)
+            crash_point("after-audit-append")
+            if commit is None:
+                self.store.commit_anchor(new_anchor)
+                return
+            self.store.commit_cycle(commit, new_anchor)
+
+
+def _as_removals(delta: Delta, known: Mapping[str, str]) -> Delta:
+    """Turn a full listing into a delta: what it lacks of the snapshot is removed (a merge)."""
+    if not delta.full:
+        return delta
+    listed = {o.href for o in delta.upserts} | {f.href for f in delta.failures}
+    removed = sorted(set(known) - listed)
+    return Delta(upserts=delta.upserts, removed=removed, cursor=delta.cursor, full=False,
+                 failures=delta.failures)
+
+
+def _keyed(instances: Iterable[Instance]) -> dict[InstanceKey, Instance]:
+    return {i.key: i for i in instances}
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    return format_when(value)  # type: ignore[arg-type]

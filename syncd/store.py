@@ -1,0 +1,469 @@
+"""The state store: snapshots, cursors, item errors, the audit anchor and calendar status.
+
+One interface (:class:`Store`) with portable SQL, so PostgreSQL can follow SQLite. The schema
+is versioned and migrates forward; sync state cannot be rebuilt from the remote side, so a
+store is never deleted to "fix" it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from syncd.audit import Anchor
+from syncd.errors import StoreError
+from syncd.model import Instance, Status, When, format_when, parse_when
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "CalendarState",
+    "CycleCommit",
+    "ItemErrorRow",
+    "SQLiteStore",
+    "Store",
+    "StoredObject",
+    "decode_instances",
+    "encode_instances",
+]
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # version 1: the first release
+    (
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "CREATE TABLE calendars ("
+        " name TEXT PRIMARY KEY, cursor TEXT, horizon_start TEXT, horizon_end TEXT,"
+        " baseline_at TEXT, last_cycle_at TEXT, last_success_at TEXT,"
+        " last_error TEXT, last_error_at TEXT, instance_count INTEGER NOT NULL DEFAULT 0)",
+        "CREATE TABLE objects ("
+        " calendar TEXT NOT NULL, href TEXT NOT NULL, etag TEXT NOT NULL,"
+        " content_hash TEXT NOT NULL, data TEXT NOT NULL, recurring INTEGER NOT NULL,"
+        " instances TEXT NOT NULL, instance_count INTEGER NOT NULL,"
+        " PRIMARY KEY (calendar, href))",
+        "CREATE TABLE item_errors ("
+        " calendar TEXT NOT NULL, href TEXT NOT NULL, etag TEXT NOT NULL,"
+        " reason TEXT NOT NULL, seen_at TEXT NOT NULL, PRIMARY KEY (calendar, href))",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """One object of a calendar's snapshot, with the instances it normalized to."""
+
+    href: str
+    etag: str
+    content_hash: str
+    data: str
+    recurring: bool
+    instances: tuple[Instance, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemErrorRow:
+    """An object that could not be read or parsed at ``etag``; retried when the etag changes."""
+
+    href: str
+    etag: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarState:
+    """What the store knows about one calendar between cycles."""
+
+    name: str
+    cursor: str | None = None
+    horizon: tuple[datetime, datetime] | None = None
+    baseline_at: datetime | None = None
+    last_cycle_at: datetime | None = None
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    instance_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CycleCommit:
+    """Everything one successful cycle of one calendar commits, in one transaction."""
+
+    calendar: str
+    at: datetime
+    cursor: str | None
+    horizon: tuple[datetime, datetime]
+    upserts: Sequence[StoredObject] = ()
+    etag_updates: Sequence[tuple[str, str]] = ()
+    removed: Sequence[str] = ()
+    errors: Sequence[ItemErrorRow] = ()
+    cleared_errors: Sequence[str] = ()
+    baseline: bool = False
+
+
+class Store(ABC):
+    """The state of every calendar. Methods raise :class:`syncd.errors.StoreError`."""
+
+    @abstractmethod
+    def calendar_state(self, calendar: str) -> CalendarState:
+        """The stored state of ``calendar`` (an empty state if never seen)."""
+
+    @abstractmethod
+    def calendar_states(self) -> list[CalendarState]:
+        """The stored state of every calendar ever seen, by name."""
+
+    @abstractmethod
+    def known_etags(self, calendar: str) -> dict[str, str]:
+        """href -> etag of each object, overlaid with the etag of objects in error."""
+
+    @abstractmethod
+    def objects(self, calendar: str, hrefs: Iterable[str]) -> dict[str, StoredObject]:
+        """The stored objects among ``hrefs``."""
+
+    @abstractmethod
+    def recurring_objects(self, calendar: str) -> list[StoredObject]:
+        """Every stored object that holds a recurring series."""
+
+    @abstractmethod
+    def item_errors(self, calendar: str) -> dict[str, ItemErrorRow]:
+        """Objects currently in error, by href."""
+
+    @abstractmethod
+    def audit_anchor(self) -> Anchor:
+        """The ``(seq, hash)`` of the last committed audit record."""
+
+    @abstractmethod
+    def commit_cycle(self, commit: CycleCommit, anchor: Anchor) -> None:
+        """Apply one cycle's results and move the cursor and the audit anchor, atomically."""
+
+    @abstractmethod
+    def commit_anchor(self, anchor: Anchor) -> None:
+        """Move the audit anchor alone (records not tied to a calendar cycle)."""
+
+    @abstractmethod
+    def record_failure(self, calendar: str, at: datetime, message: str) -> None:
+        """Remember that a cycle of ``calendar`` failed; its cursor and snapshot stay."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the store."""
+
+
+def encode_instances(instances: Iterable[Instance]) -> str:
+    """Serialize instances to compact JSON for the ``objects.instances`` column."""
+    return json.dumps([_instance_row(i) for i in instances], separators=(",", ":"))
+
+
+def decode_instances(text: str) -> tuple[Instance, ...]:
+    """Inverse of :func:`encode_instances`."""
+    return tuple(_instance_from_row(row) for row in json.loads(text))
+
+
+def _when(value: When | None) -> str | None:
+    return None if value is None else format_when(value)
+
+
+def _instance_row(i: Instance) -> list[Any]:
+    return [
+        i.uid, _when(i.recurrence_id), format_when(i.start), format_when(i.end), i.status.value,
+        i.summary, i.location, i.description, i.organizer, [list(a) for a in i.attendees],
+        list(i.categories), i.transparent, _when(i.modified), _when(i.series_start),
+    ]
+
+
+def _instance_from_row(row: list[Any]) -> Instance:
+    (uid, rid, start, end, status, summary, location, description, organizer, attendees,
+     categories, transparent, modified, series_start) = row
+    modified_at = parse_when(modified) if modified else None
+    return Instance(
+        uid=uid,
+        recurrence_id=parse_when(rid) if rid else None,
+        start=parse_when(start),
+        end=parse_when(end),
+        status=Status(status),
+        summary=summary,
+        location=location,
+        description=description,
+        organizer=organizer,
+        attendees=tuple((a[0], a[1]) for a in attendees),
+        categories=tuple(categories),
+        transparent=bool(transparent),
+        modified=modified_at if isinstance(modified_at, datetime) else None,
+        series_start=parse_when(series_start) if series_start else None,
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _dt(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+class SQLiteStore(Store):
+    """The embedded store: one SQLite file in WAL mode with ``synchronous=FULL``.
+
+    The file is created 0600 in a 0700 folder. One connection, shared by threads under a lock.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        try:
+            self._db = self._open(path)
+            self._migrate()
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot open state store {path}: {error}") from None
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        if not path.parent.exists():
+            path.parent.mkdir(mode=0o700, parents=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
+
+    def _migrate(self) -> None:
+        with self._transaction() as db:
+            has_meta = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
+            ).fetchone()
+            version = 0
+            if has_meta:
+                row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+                version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"state store {self.path} has schema {version}, newer than this syncd "
+                    f"({SCHEMA_VERSION}); upgrade syncd"
+                )
+            for statements in MIGRATIONS[version:]:
+                for statement in statements:
+                    db.execute(statement)
+            if version < SCHEMA_VERSION:
+                self._set_meta(db, "schema_version", str(SCHEMA_VERSION))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.Error as error:
+                raise StoreError(f"state store {self.path}: {error}") from None
+
+    @staticmethod
+    def _set_meta(db: sqlite3.Connection, key: str, value: str) -> None:
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def schema_version(self) -> int:
+        """The schema version of the open store."""
+        return int(self._query("SELECT value FROM meta WHERE key='schema_version'")[0][0])
+
+    def calendar_state(self, calendar: str) -> CalendarState:
+        """See :meth:`Store.calendar_state`."""
+        rows = self._query(f"SELECT {_STATE_COLUMNS} FROM calendars WHERE name = ?", (calendar,))
+        return _state(rows[0]) if rows else CalendarState(name=calendar)
+
+    def calendar_states(self) -> list[CalendarState]:
+        """See :meth:`Store.calendar_states`."""
+        return [_state(r) for r in self._query(f"SELECT {_STATE_COLUMNS} FROM calendars ORDER BY name")]
+
+    def known_etags(self, calendar: str) -> dict[str, str]:
+        """See :meth:`Store.known_etags`."""
+        known = dict(self._query("SELECT href, etag FROM objects WHERE calendar = ?", (calendar,)))
+        known.update(self._query("SELECT href, etag FROM item_errors WHERE calendar = ?", (calendar,)))
+        return known
+
+    def objects(self, calendar: str, hrefs: Iterable[str]) -> dict[str, StoredObject]:
+        """See :meth:`Store.objects`."""
+        found: dict[str, StoredObject] = {}
+        wanted = list(hrefs)
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE calendar = ? AND href IN ({marks})",
+                (calendar, *chunk),
+            )
+            found.update((row[0], _object(row)) for row in rows)
+        return found
+
+    def recurring_objects(self, calendar: str) -> list[StoredObject]:
+        """See :meth:`Store.recurring_objects`."""
+        rows = self._query(
+            f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE calendar = ? AND recurring = 1",
+            (calendar,),
+        )
+        return [_object(r) for r in rows]
+
+    def item_errors(self, calendar: str) -> dict[str, ItemErrorRow]:
+        """See :meth:`Store.item_errors`."""
+        rows = self._query(
+            "SELECT href, etag, reason FROM item_errors WHERE calendar = ?", (calendar,)
+        )
+        return {r[0]: ItemErrorRow(r[0], r[1], r[2]) for r in rows}
+
+    def audit_anchor(self) -> Anchor:
+        """See :meth:`Store.audit_anchor`."""
+        rows = dict(self._query(
+            "SELECT key, value FROM meta WHERE key IN ('audit_seq', 'audit_hash')"
+        ))
+        if "audit_seq" not in rows:
+            return Anchor.EMPTY
+        return Anchor(seq=int(rows["audit_seq"]), hash=rows["audit_hash"])
+
+    def commit_anchor(self, anchor: Anchor) -> None:
+        """See :meth:`Store.commit_anchor`."""
+        try:
+            with self._transaction() as db:
+                self._write_anchor(db, anchor)
+        except sqlite3.Error as error:
+            raise StoreError(f"state store {self.path}: {error}") from None
+
+    def _write_anchor(self, db: sqlite3.Connection, anchor: Anchor) -> None:
+        self._set_meta(db, "audit_seq", str(anchor.seq))
+        self._set_meta(db, "audit_hash", anchor.hash)
+
+    def commit_cycle(self, commit: CycleCommit, anchor: Anchor) -> None:
+        """See :meth:`Store.commit_cycle`."""
+        try:
+            with self._transaction() as db:
+                self._apply_objects(db, commit)
+                self._apply_errors(db, commit)
+                self._apply_calendar(db, commit)
+                self._write_anchor(db, anchor)
+        except sqlite3.Error as error:
+            raise StoreError(f"state store {self.path}: {error}") from None
+
+    @staticmethod
+    def _apply_objects(db: sqlite3.Connection, commit: CycleCommit) -> None:
+        name = commit.calendar
+        db.executemany(
+            "DELETE FROM objects WHERE calendar = ? AND href = ?",
+            [(name, href) for href in commit.removed],
+        )
+        db.executemany(
+            "UPDATE objects SET etag = ? WHERE calendar = ? AND href = ?",
+            [(etag, name, href) for href, etag in commit.etag_updates],
+        )
+        db.executemany(
+            "INSERT INTO objects (calendar, href, etag, content_hash, data, recurring,"
+            " instances, instance_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (calendar, href) DO UPDATE SET etag = excluded.etag,"
+            " content_hash = excluded.content_hash, data = excluded.data,"
+            " recurring = excluded.recurring, instances = excluded.instances,"
+            " instance_count = excluded.instance_count",
+            [
+                (name, o.href, o.etag, o.content_hash, o.data, int(o.recurring),
+                 encode_instances(o.instances), len(o.instances))
+                for o in commit.upserts
+            ],
+        )
+
+    @staticmethod
+    def _apply_errors(db: sqlite3.Connection, commit: CycleCommit) -> None:
+        name = commit.calendar
+        db.executemany(
+            "DELETE FROM item_errors WHERE calendar = ? AND href = ?",
+            [(name, href) for href in commit.cleared_errors],
+        )
+        db.executemany(
+            "INSERT INTO item_errors (calendar, href, etag, reason, seen_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (calendar, href) DO UPDATE SET"
+            " etag = excluded.etag, reason = excluded.reason, seen_at = excluded.seen_at",
+            [(name, e.href, e.etag, e.reason, commit.at.isoformat()) for e in commit.errors],
+        )
+
+    @staticmethod
+    def _apply_calendar(db: sqlite3.Connection, commit: CycleCommit) -> None:
+        count = db.execute(
+            "SELECT COALESCE(SUM(instance_count), 0) FROM objects WHERE calendar = ?",
+            (commit.calendar,),
+        ).fetchone()[0]
+        at = commit.at.isoformat()
+        db.execute(
+            "INSERT INTO calendars (name, cursor, horizon_start, horizon_end, baseline_at,"
+            " last_cycle_at, last_success_at, last_error, last_error_at, instance_count)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)"
+            " ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor,"
+            " horizon_start = excluded.horizon_start, horizon_end = excluded.horizon_end,"
+            " baseline_at = COALESCE(calendars.baseline_at, excluded.baseline_at),"
+            " last_cycle_at = excluded.last_cycle_at, last_success_at = excluded.last_success_at,"
+            " last_error = NULL, last_error_at = NULL, instance_count = excluded.instance_count",
+            (commit.calendar, commit.cursor, commit.horizon[0].isoformat(),
+             commit.horizon[1].isoformat(), at if commit.baseline else None, at, at, count),
+        )
+
+    def record_failure(self, calendar: str, at: datetime, message: str) -> None:
+        """See :meth:`Store.record_failure`."""
+        try:
+            with self._transaction() as db:
+                db.execute(
+                    "INSERT INTO calendars (name, last_cycle_at, last_error, last_error_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
+                    " last_cycle_at = excluded.last_cycle_at, last_error = excluded.last_error,"
+                    " last_error_at = excluded.last_error_at",
+                    (calendar, at.isoformat(), message, at.isoformat()),
+                )
+        except sqlite3.Error as error:
+            raise StoreError(f"state store {self.path}: {error}") from None
+
+    def close(self) -> None:
+        """See :meth:`Store.close`."""
+        with self._lock:
+            self._db.close()
+
+
+_STATE_COLUMNS = (
+    "name, cursor, horizon_start, horizon_end, baseline_at, last_cycle_at, last_success_at,"
+    " last_error, last_error_at, instance_count"
+)
+_OBJECT_COLUMNS = "href, etag, content_hash, data, recurring, instances"
+
+
+def _state(row: Sequence[Any]) -> CalendarState:
+    horizon_start, horizon_end = _dt(row[2]), _dt(row[3])
+    return CalendarState(
+        name=row[0],
+        cursor=row[1],
+        horizon=(horizon_start, horizon_end) if horizon_start and horizon_end else None,
+        baseline_at=_dt(row[4]),
+        last_cycle_at=_dt(row[5]),
+        last_success_at=_dt(row[6]),
+        last_error=row[7],
+        last_error_at=_dt(row[8]),
+        instance_count=int(row[9] or 0),
+    )
+
+
+def _object(row: Sequence[Any]) -> StoredObject:
+    return StoredObject(
+        href=row[0], etag=row[1], content_hash=row[2], data=row[3],
+        recurring=bool(row[4]), instances=decode_instances(row[5]),
+    )
