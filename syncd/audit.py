@@ -273,7 +273,7 @@ class _Chain:
         if anchor is None or anchor.seq == 0:
             return VerifyResult(True, lines, None, f"ok: {lines} records")
         if last.seq < anchor.seq:
-            reason = f"truncated: the log ends at seq {last.seq} but the anchor is at seq {anchor.seq}"
+            reason = f"truncated: the log ends at seq {last.seq}, the anchor is at seq {anchor.seq}"
             return VerifyResult(False, lines, last.seq + 1, reason)
         if self.anchored_hash != anchor.hash:
             reason = f"seq {anchor.seq}: hash differs from the anchor (rewritten)"

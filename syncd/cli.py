@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -23,7 +24,7 @@ from syncd.demo import default_state_dir, write_default
 from syncd.errors import ConfigError, SyncdError
 from syncd.logs import configure_logging
 from syncd.model import Change, format_when
-from syncd.store import SQLiteStore
+from syncd.store import CalendarState, SQLiteStore
 
 __all__ = ["EXIT_CONFIG", "EXIT_FAILURE", "EXIT_OK", "main"]
 
@@ -45,12 +46,12 @@ def _parser() -> argparse.ArgumentParser:
         "Watch appointment calendars, detect late cancellations, moves and no-shows, and keep "
         "a tamper-evident audit log."))
     parser.add_argument("--version", action="version", version="syncd 0.1.0")
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--config", type=Path, metavar="PATH", help=(
         "configuration file (default: $SYNCD_CONFIG, else $XDG_CONFIG_HOME/syncd/syncd.toml)"))
     common.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error"], help="log verbosity")
-    clocked = argparse.ArgumentParser(add_help=False)
+    clocked = _Parser(add_help=False)
     clocked.add_argument("--now", type=_iso_time, metavar="ISO-8601", help=(
         "fix the clock at this time (replay and tests); with run, time advances from it"))
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
@@ -97,6 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write(f"  {problem}\n")
         return EXIT_CONFIG
     except SyncdError as error:
+        sys.stderr.write(f"syncd: {error}\n")
+        return EXIT_FAILURE
+    except OSError as error:
+        # e.g. an unwritable state or config folder: a runtime failure, not a crash
+        log.debug("os.error", exc_info=True)
         sys.stderr.write(f"syncd: {error}\n")
         return EXIT_FAILURE
 
@@ -166,24 +172,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     config = _config(args)
-    store = SQLiteStore(config.state_path)
-    try:
-        states = {s.name: s for s in store.calendar_states()}
-        rows = []
-        for calendar in config.calendars:
-            state = states.get(calendar.name)
-            errors = store.item_errors(calendar.name)
-            rows.append({
-                "calendar": calendar.name,
-                "connector": calendar.connector,
-                "last_cycle": _stamp(state.last_cycle_at if state else None),
-                "last_success": _stamp(state.last_success_at if state else None),
-                "instances": state.instance_count if state else 0,
-                "last_error": state.last_error if state else None,
-                "items_in_error": sorted(errors),
-            })
-    finally:
-        store.close()
+    rows = _status_rows(config)
     if args.json:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
@@ -193,6 +182,32 @@ def _status(args: argparse.Namespace) -> int:
         for href in row["items_in_error"]:
             print(f"  item in error: {href}")
     return EXIT_OK
+
+
+def _status_rows(config: Config) -> list[dict[str, Any]]:
+    states: dict[str, CalendarState] = {}
+    errors: dict[str, list[str]] = {}
+    # status only reads: no cycle ran yet when there is no store, so do not create one
+    if config.state_path.exists():
+        store = SQLiteStore(config.state_path)
+        try:
+            states = {s.name: s for s in store.calendar_states()}
+            errors = {c.name: sorted(store.item_errors(c.name)) for c in config.calendars}
+        finally:
+            store.close()
+    rows = []
+    for calendar in config.calendars:
+        state = states.get(calendar.name)
+        rows.append({
+            "calendar": calendar.name,
+            "connector": calendar.connector,
+            "last_cycle": _stamp(state.last_cycle_at if state else None),
+            "last_success": _stamp(state.last_success_at if state else None),
+            "instances": state.instance_count if state else 0,
+            "last_error": state.last_error if state else None,
+            "items_in_error": errors.get(calendar.name, []),
+        })
+    return rows
 
 
 def _stamp(value: datetime | None) -> str | None:

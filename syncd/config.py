@@ -36,6 +36,8 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DURATION = re.compile(r"(\d+)\s*([wdhms])")
 _UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 _HOURS = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
+# Longer spans overflow datetime arithmetic (now + horizon) and timer waits further down.
+_MAX_DURATION = timedelta(days=36525)
 T = TypeVar("T")
 
 
@@ -118,7 +120,10 @@ def parse_duration(text: str) -> timedelta:
     parts = _DURATION.findall(compact)
     if not compact or _DURATION.sub("", compact).strip():
         raise ValueError(f"{text!r} is not a duration (use e.g. 90s, 5m, 48h, 3d, 2w, 1h30m)")
-    return sum((timedelta(**{_UNITS[unit]: int(n)}) for n, unit in parts), timedelta())
+    try:
+        return sum((timedelta(**{_UNITS[unit]: int(n)}) for n, unit in parts), timedelta())
+    except OverflowError:
+        raise ValueError(f"{text!r} is too long a duration") from None
 
 
 class _Reader:
@@ -219,7 +224,9 @@ def _daemon(table: Mapping[str, Any], reader: _Reader) -> DaemonConfig:
     reader.known(table, keys, "daemon.")
     default = DaemonConfig()
     values = {
-        key: reader.converted(table, key, f"daemon.{key}", _positive_duration, getattr(default, key))
+        key: reader.converted(
+            table, key, f"daemon.{key}", _positive_duration, getattr(default, key)
+        )
         for key in keys
     }
     return DaemonConfig(**values)
@@ -229,6 +236,8 @@ def _positive_duration(text: str) -> timedelta:
     value = parse_duration(text)
     if value <= timedelta():
         raise ValueError(f"{text!r} must be longer than zero")
+    if value > _MAX_DURATION:
+        raise ValueError(f"{text!r} is too long (at most {_MAX_DURATION.days}d)")
     return value
 
 
@@ -250,12 +259,14 @@ def _owner(table: Mapping[str, Any], reader: _Reader) -> OwnerConfig:
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as "Europe"
         raise ValueError(f"unknown time zone {name!r} (use an IANA name such as "
                          "'Europe/Berlin')") from None
 
 
-def _working_hours(table: Mapping[str, Any], reader: _Reader) -> Iterator[tuple[str, tuple[time, time]]]:
+def _working_hours(
+    table: Mapping[str, Any], reader: _Reader
+) -> Iterator[tuple[str, tuple[time, time]]]:
     reader.known(table, WEEKDAYS, "owner.working_hours.")
     for day in WEEKDAYS:
         if day in table:
@@ -306,7 +317,9 @@ def _calendars(raw: Any, reader: _Reader) -> Iterator[CalendarConfig]:
                              source=reader.source, index=index, poll_interval=interval)
 
 
-def _notes(table: Mapping[str, Any], calendars: tuple[CalendarConfig, ...], reader: _Reader) -> str | None:
+def _notes(
+    table: Mapping[str, Any], calendars: tuple[CalendarConfig, ...], reader: _Reader
+) -> str | None:
     reader.known(table, ("calendar",), "notes.")
     name = table.get("calendar")
     if name is None:

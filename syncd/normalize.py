@@ -354,7 +354,7 @@ def _categories(event: Component) -> tuple[str, ...]:
             name = str(raw).strip()
             if name:
                 by_fold.setdefault(name.casefold(), name)
-    return tuple(by_fold[fold] for fold in sorted(by_fold))
+    return tuple(by_fold.values())
 
 
 def _modified(event: Component, uid: str, owner_tz: ZoneInfo) -> datetime | None:
