@@ -33,21 +33,27 @@ def ensure_venv() -> None:
         print("dev.py: creating .venv", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     print("dev.py: installing syncd and its test dependencies into .venv", flush=True)
-    subprocess.run([str(BIN / "python"), "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
-                   check=True)
-    subprocess.run([str(BIN / "python"), "-m", "pip", "install", "--quiet", "-e",
-                    f"{ROOT}[test]"], check=True)
+    subprocess.run(
+        [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True
+    )
+    subprocess.run(
+        [str(BIN / "python"), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[test]"], check=True
+    )
     STAMP.write_text(wanted)
 
 
 def run(args: list[str]) -> int:
     """Run the daemon on the embedded default kept under ./var/demo."""
     demo = ROOT / "var" / "demo"
-    env = dict(os.environ, SYNCD_CONFIG=str(demo / "syncd.toml"),
-               XDG_STATE_HOME=str(demo / "state"))
-    print(f"dev.py: running syncd on {demo} (Ctrl-C stops it). Try, in another terminal:\n"
-          f"  rm {demo}/state/syncd/calendars/work/consult-omar.ics   # a client cancels\n"
-          f"and watch the change appear; then: {BIN}/syncd status", flush=True)
+    env = dict(
+        os.environ, SYNCD_CONFIG=str(demo / "syncd.toml"), XDG_STATE_HOME=str(demo / "state")
+    )
+    print(
+        f"dev.py: running syncd on {demo} (Ctrl-C stops it). Try, in another terminal:\n"
+        f"  rm {demo}/state/syncd/calendars/work/consult-omar.ics   # a client cancels\n"
+        f"and watch the change appear; then: {BIN}/syncd status",
+        flush=True,
+    )
     return subprocess.call([str(BIN / "syncd"), "run", *args], env=env)
 
 

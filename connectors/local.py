@@ -44,8 +44,11 @@ class LocalConnector(Connector):
     def from_config(cls, calendar: CalendarConfig) -> LocalConnector:
         """Options: ``path`` (the folder, required) and ``create`` (make it if missing)."""
         problems = [
-            calendar.problem(key, f"unknown key for the local connector (known: {', '.join(_OPTIONS)})")
-            for key in calendar.options if key not in _OPTIONS
+            calendar.problem(
+                key, f"unknown key for the local connector (known: {', '.join(_OPTIONS)})"
+            )
+            for key in calendar.options
+            if key not in _OPTIONS
         ]
         raw_path = calendar.options.get("path")
         if not isinstance(raw_path, str) or not raw_path:
@@ -78,8 +81,9 @@ class LocalConnector(Connector):
             except NotFound:
                 present.discard(href)
         removed = sorted(set(known) - present)
-        return Delta(upserts=upserts, removed=removed, cursor=self._cursor(), full=False,
-                     failures=failures)
+        return Delta(
+            upserts=upserts, removed=removed, cursor=self._cursor(), full=False, failures=failures
+        )
 
     def _ensure_folder(self) -> None:
         if self.folder.is_dir():
@@ -97,7 +101,9 @@ class LocalConnector(Connector):
                     if _is_object_name(entry.name) and entry.is_file(follow_symlinks=True):
                         found.append((entry.name, _etag(entry.stat())))
         except OSError as error:
-            raise ConnectorError(self.name, f"cannot list {self.folder}: {error.strerror}") from None
+            raise ConnectorError(
+                self.name, f"cannot list {self.folder}: {error.strerror}"
+            ) from None
         return found
 
     def _path(self, href: str) -> Path:

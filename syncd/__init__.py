@@ -1,4 +1,4 @@
-"""syncd: watches appointment calendars, applies the owner's cancellation policy, writes notes back."""
+"""syncd: watches appointment calendars and applies the owner's cancellation policy."""
 
 __all__ = ["__version__"]
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from collections.abc import Iterator
 from datetime import datetime
 
 from syncd.audit import AuditLog
@@ -23,9 +22,7 @@ def watched_calendars(config: Config) -> list[str]:
 
 def build_connectors(config: Config) -> dict[str, Connector]:
     """One connector per configured calendar (config was validated, so this cannot fail)."""
-    return {
-        c.name: connector_class(c.connector, c).from_config(c) for c in config.calendars
-    }
+    return {c.name: connector_class(c.connector, c).from_config(c) for c in config.calendars}
 
 
 @contextmanager

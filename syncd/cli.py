@@ -42,36 +42,75 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="syncd", description=(
-        "Watch appointment calendars, detect late cancellations, moves and no-shows, and keep "
-        "a tamper-evident audit log."))
+    parser = _Parser(
+        prog="syncd",
+        description=(
+            "Watch appointment calendars, detect late cancellations, moves and no-shows, and keep "
+            "a tamper-evident audit log."
+        ),
+    )
     parser.add_argument("--version", action="version", version="syncd 0.1.0")
     common = _Parser(add_help=False)
-    common.add_argument("--config", type=Path, metavar="PATH", help=(
-        "configuration file (default: $SYNCD_CONFIG, else $XDG_CONFIG_HOME/syncd/syncd.toml)"))
-    common.add_argument("--log-level", default="info",
-                        choices=["debug", "info", "warning", "error"], help="log verbosity")
+    common.add_argument(
+        "--config",
+        type=Path,
+        metavar="PATH",
+        help=(
+            "configuration file (default: $SYNCD_CONFIG, else $XDG_CONFIG_HOME/syncd/syncd.toml)"
+        ),
+    )
+    common.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="log verbosity",
+    )
     clocked = _Parser(add_help=False)
-    clocked.add_argument("--now", type=_iso_time, metavar="ISO-8601", help=(
-        "fix the clock at this time (replay and tests); with run, time advances from it"))
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                     parser_class=_Parser)
-    commands.add_parser("run", parents=[common, clocked], help=(
-        "run the daemon: poll every calendar on its interval, react at once to local folders; "
-        "creates the embedded default configuration on first start"))
-    commands.add_parser("once", parents=[common, clocked], help=(
-        "run one cycle over every calendar, print what changed, and exit"))
-    status = commands.add_parser("status", parents=[common], help=(
-        "show each calendar: last cycle, instance count, last error"))
+    clocked.add_argument(
+        "--now",
+        type=_iso_time,
+        metavar="ISO-8601",
+        help=("fix the clock at this time (replay and tests); with run, time advances from it"),
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_Parser
+    )
+    commands.add_parser(
+        "run",
+        parents=[common, clocked],
+        help=(
+            "run the daemon: poll every calendar on its interval, react at once to local folders; "
+            "creates the embedded default configuration on first start"
+        ),
+    )
+    commands.add_parser(
+        "once",
+        parents=[common, clocked],
+        help=("run one cycle over every calendar, print what changed, and exit"),
+    )
+    status = commands.add_parser(
+        "status",
+        parents=[common],
+        help=("show each calendar: last cycle, instance count, last error"),
+    )
     status.add_argument("--json", action="store_true", help="print JSON instead of text")
-    commands.add_parser("check-config", parents=[common], help=(
-        "validate the configuration and print every problem with its file and key"))
+    commands.add_parser(
+        "check-config",
+        parents=[common],
+        help=("validate the configuration and print every problem with its file and key"),
+    )
     audit = commands.add_parser("audit", help="audit log tools")
-    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION",
-                                          parser_class=_Parser)
-    audit_commands.add_parser("verify", parents=[common], help=(
-        "check the audit log's hash chain against the anchor in the state store; exits 1 "
-        "naming the first bad seq"))
+    audit_commands = audit.add_subparsers(
+        dest="audit_command", required=True, metavar="ACTION", parser_class=_Parser
+    )
+    audit_commands.add_parser(
+        "verify",
+        parents=[common],
+        help=(
+            "check the audit log's hash chain against the anchor in the state store; exits 1 "
+            "naming the first bad seq"
+        ),
+    )
     return parser
 
 
@@ -142,8 +181,9 @@ def _print_outcome(outcome: CalendarOutcome) -> None:
     if report.baseline:
         print(f"{report.calendar}: baseline of {report.instance_count} instances")
     else:
-        print(f"{report.calendar}: {len(report.changes)} changes, "
-              f"{report.instance_count} instances")
+        print(
+            f"{report.calendar}: {len(report.changes)} changes, {report.instance_count} instances"
+        )
     for change in report.changes:
         print(f"  {_describe(change)}")
     for error in report.new_errors:
@@ -154,7 +194,8 @@ def _describe(change: Change) -> str:
     instance = change.after or change.before
     summary = instance.summary if instance else ""
     times = " -> ".join(
-        format_when(t) for t in (change.start_before, change.start_after) if t is not None)
+        format_when(t) for t in (change.start_before, change.start_after) if t is not None
+    )
     return f"{change.kind.value:<16} {summary or change.uid}  {times}"
 
 
@@ -177,8 +218,10 @@ def _status(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
     for row in rows:
-        print(f"{row['calendar']} ({row['connector']}): last cycle {row['last_cycle'] or 'never'}, "
-              f"{row['instances']} instances, last error: {row['last_error'] or 'none'}")
+        print(
+            f"{row['calendar']} ({row['connector']}): last cycle {row['last_cycle'] or 'never'}, "
+            f"{row['instances']} instances, last error: {row['last_error'] or 'none'}"
+        )
         for href in row["items_in_error"]:
             print(f"  item in error: {href}")
     return EXIT_OK
@@ -198,15 +241,17 @@ def _status_rows(config: Config) -> list[dict[str, Any]]:
     rows = []
     for calendar in config.calendars:
         state = states.get(calendar.name)
-        rows.append({
-            "calendar": calendar.name,
-            "connector": calendar.connector,
-            "last_cycle": _stamp(state.last_cycle_at if state else None),
-            "last_success": _stamp(state.last_success_at if state else None),
-            "instances": state.instance_count if state else 0,
-            "last_error": state.last_error if state else None,
-            "items_in_error": errors.get(calendar.name, []),
-        })
+        rows.append(
+            {
+                "calendar": calendar.name,
+                "connector": calendar.connector,
+                "last_cycle": _stamp(state.last_cycle_at if state else None),
+                "last_success": _stamp(state.last_success_at if state else None),
+                "instances": state.instance_count if state else 0,
+                "last_error": state.last_error if state else None,
+                "items_in_error": errors.get(calendar.name, []),
+            }
+        )
     return rows
 
 

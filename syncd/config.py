@@ -260,8 +260,9 @@ def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as "Europe"
-        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as "
-                         "'Europe/Berlin')") from None
+        raise ValueError(
+            f"unknown time zone {name!r} (use an IANA name such as 'Europe/Berlin')"
+        ) from None
 
 
 def _working_hours(
@@ -310,11 +311,18 @@ def _calendars(raw: Any, reader: _Reader) -> Iterator[CalendarConfig]:
         seen.add(name)
         if not connector:
             reader.problem(f"{where}.connector", "is required")
-        interval = reader.converted(table, "poll_interval", f"{where}.poll_interval",
-                                    _positive_duration, None)
+        interval = reader.converted(
+            table, "poll_interval", f"{where}.poll_interval", _positive_duration, None
+        )
         options = {k: v for k, v in table.items() if k not in _CALENDAR_KEYS}
-        yield CalendarConfig(name=name, connector=connector, options=options,
-                             source=reader.source, index=index, poll_interval=interval)
+        yield CalendarConfig(
+            name=name,
+            connector=connector,
+            options=options,
+            source=reader.source,
+            index=index,
+            poll_interval=interval,
+        )
 
 
 def _notes(

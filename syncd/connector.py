@@ -165,10 +165,24 @@ def connector_class(kind: str, calendar: CalendarConfig) -> type[Connector]:
         close = difflib.get_close_matches(kind, names, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ConfigError(
-            [calendar.problem("connector", f"unknown connector {kind!r} (installed: "
-                              f"{', '.join(names) or 'none'}){hint}")]
+            [
+                calendar.problem(
+                    "connector",
+                    f"unknown connector {kind!r} (installed: {', '.join(names) or 'none'}){hint}",
+                )
+            ]
         )
-    loaded = matches[0].load()
+    try:
+        loaded = matches[0].load()
+    except Exception as error:
+        raise ConfigError(
+            [
+                calendar.problem(
+                    "connector",
+                    f"connector {kind!r} failed to load: {type(error).__name__}: {error}",
+                )
+            ]
+        ) from None
     if not (isinstance(loaded, type) and issubclass(loaded, Connector)):
         raise ConfigError([calendar.problem("connector", f"{kind!r} is not a syncd connector")])
     return loaded

@@ -47,8 +47,13 @@ def _run_one(engine: Engine, name: str) -> CalendarOutcome:
         _failed(engine, name, str(error))
         raise
     log.info(
-        "cycle", calendar=name, baseline=report.baseline, changes=len(report.changes),
-        read=report.read, removed=report.removed, errors=len(report.new_errors),
+        "cycle",
+        calendar=name,
+        baseline=report.baseline,
+        changes=len(report.changes),
+        read=report.read,
+        removed=report.removed,
+        errors=len(report.new_errors),
         instances=report.instance_count,
     )
     return CalendarOutcome(name, report, None)
@@ -63,8 +68,9 @@ def _failed(engine: Engine, name: str, message: str) -> CalendarOutcome:
 class Daemon:
     """Schedules cycles for the watched calendars until :meth:`stop` is called."""
 
-    def __init__(self, engine: Engine, calendars: list[str],
-                 intervals: dict[str, timedelta]) -> None:
+    def __init__(
+        self, engine: Engine, calendars: list[str], intervals: dict[str, timedelta]
+    ) -> None:
         self.engine = engine
         self.calendars = calendars
         self.intervals = intervals
@@ -80,6 +86,7 @@ class Daemon:
 
     def install_signal_handlers(self) -> None:
         """SIGTERM and SIGINT stop the loop after the cycle in flight."""
+
         def handler(signum: int, _frame: FrameType | None) -> None:
             log.info("daemon.stopping", signal=signal.Signals(signum).name)
             self.stop()
@@ -89,10 +96,12 @@ class Daemon:
 
     def mark_dirty(self, name: str) -> Callable[[], None]:
         """A callback for a connector's watch: run ``name`` at once."""
+
         def changed() -> None:
             with self._dirty_lock:
                 self._dirty.add(name)
             self._wake.set()
+
         return changed
 
     def run(self) -> None:

@@ -32,7 +32,8 @@ horizon_future = "180d"   # ... and this far ahead
 [owner]
 emails = ["me@example.com"]
 timezone = "{zone}"
-working_hours = {{ mon = "09:00-17:00", tue = "09:00-17:00", wed = "09:00-17:00", thu = "09:00-17:00", fri = "09:00-13:00" }}
+working_hours = {{ mon = "09:00-17:00", tue = "09:00-17:00", wed = "09:00-17:00", \
+thu = "09:00-17:00", fri = "09:00-13:00" }}
 
 [[calendars]]
 name = "work"
@@ -77,9 +78,15 @@ def _stamp(day: date, at: time) -> str:
 
 def _event(uid: str, summary: str, start: str, end: str, *extra: str) -> str:
     lines = [
-        "BEGIN:VEVENT", f"UID:{uid}", "DTSTAMP:20260101T000000Z", f"SUMMARY:{summary}",
-        f"DTSTART;TZID={DEMO_ZONE}:{start}", f"DTEND;TZID={DEMO_ZONE}:{end}",
-        "ORGANIZER:mailto:me@example.com", *extra, "END:VEVENT",
+        "BEGIN:VEVENT",
+        f"UID:{uid}",
+        "DTSTAMP:20260101T000000Z",
+        f"SUMMARY:{summary}",
+        f"DTSTART;TZID={DEMO_ZONE}:{start}",
+        f"DTEND;TZID={DEMO_ZONE}:{end}",
+        "ORGANIZER:mailto:me@example.com",
+        *extra,
+        "END:VEVENT",
     ]
     return "".join(f"{line}\r\n" for line in lines)
 
@@ -95,31 +102,49 @@ def _samples(today: date) -> dict[str, str]:
     second = monday + timedelta(days=7)
     return {
         "coaching-jane.ics": _event(
-            series_uid, "Coaching: Jane Doe", _stamp(monday, ten), _stamp(monday, eleven),
-            _attendee("jane@example.com"), "RRULE:FREQ=WEEKLY;COUNT=8",
+            series_uid,
+            "Coaching: Jane Doe",
+            _stamp(monday, ten),
+            _stamp(monday, eleven),
+            _attendee("jane@example.com"),
+            "RRULE:FREQ=WEEKLY;COUNT=8",
             f"EXDATE;TZID={DEMO_ZONE}:{_stamp(monday + timedelta(days=21), ten)}",
-        ) + _event(
-            series_uid, "Coaching: Jane Doe (moved)", _stamp(second, time(14)),
-            _stamp(second, time(15)), _attendee("jane@example.com"),
+        )
+        + _event(
+            series_uid,
+            "Coaching: Jane Doe (moved)",
+            _stamp(second, time(14)),
+            _stamp(second, time(15)),
+            _attendee("jane@example.com"),
             f"RECURRENCE-ID;TZID={DEMO_ZONE}:{_stamp(second, ten)}",
         ),
         "consult-omar.ics": _event(
-            "demo-consult-omar@syncd", "Consultation: Omar Haddad",
-            _stamp(today + timedelta(days=1), time(15)), _stamp(today + timedelta(days=1), time(16)),
-            _attendee("omar@example.com"), "CATEGORIES:important",
+            "demo-consult-omar@syncd",
+            "Consultation: Omar Haddad",
+            _stamp(today + timedelta(days=1), time(15)),
+            _stamp(today + timedelta(days=1), time(16)),
+            _attendee("omar@example.com"),
+            "CATEGORIES:important",
         ),
         "tutoring-li.ics": _event(
-            "demo-tutoring-li@syncd", "Tutoring: Li Wei",
-            _stamp(today + timedelta(days=3), time(9)), _stamp(today + timedelta(days=3), time(10)),
-            _attendee("li@example.com", "NEEDS-ACTION"), "LOCATION:https://meet.example.com/li",
+            "demo-tutoring-li@syncd",
+            "Tutoring: Li Wei",
+            _stamp(today + timedelta(days=3), time(9)),
+            _stamp(today + timedelta(days=3), time(10)),
+            _attendee("li@example.com", "NEEDS-ACTION"),
+            "LOCATION:https://meet.example.com/li",
         ),
         "dentist.ics": _event(
-            "demo-dentist@syncd", "Dentist", _stamp(today + timedelta(days=5), time(8)),
+            "demo-dentist@syncd",
+            "Dentist",
+            _stamp(today + timedelta(days=5), time(8)),
             _stamp(today + timedelta(days=5), time(9)),
         ),
         "session-ana.ics": _event(
-            "demo-session-ana@syncd", "Session: Ana Costa",
-            _stamp(today - timedelta(days=1), time(16)), _stamp(today - timedelta(days=1), time(17)),
+            "demo-session-ana@syncd",
+            "Session: Ana Costa",
+            _stamp(today - timedelta(days=1), time(16)),
+            _stamp(today - timedelta(days=1), time(17)),
             _attendee("ana@example.com"),
         ),
     }

@@ -39,11 +39,13 @@ def diff(
             changes.extend(_compare(before, after))
     changes.extend(
         _change(ChangeKind.CANCELLED, i, None)
-        for i in gone.values() if not i.cancelled and _inside(i, window)
+        for i in gone.values()
+        if not i.cancelled and _inside(i, window)
     )
     changes.extend(
         _change(ChangeKind.CREATED, None, i)
-        for i in added.values() if not i.cancelled and _inside(i, window)
+        for i in added.values()
+        if not i.cancelled and _inside(i, window)
     )
     changes.sort(key=lambda c: (c.uid, instance_key(c.uid, c.recurrence_id)[1], c.kind.value))
     return changes

@@ -27,7 +27,7 @@ from syncd.model import Change, Instance, InstanceKey, format_when
 from syncd.normalize import Horizon, ParseError, normalize_object
 from syncd.store import CalendarState, CycleCommit, ItemErrorRow, Store, StoredObject
 
-__all__ = ["CycleReport", "Engine", "MASS_REMOVAL_SHARE"]
+__all__ = ["MASS_REMOVAL_SHARE", "CycleReport", "Engine"]
 
 MASS_REMOVAL_SHARE = 0.5
 """A listing that drops more than this share of known objects is confirmed by a second one."""
@@ -81,7 +81,7 @@ class Engine:
         self.audit = audit
         self.connectors = connectors
         self.clock = clock
-        self._commit_lock = threading.Lock()
+        self._commit_lock = threading.RLock()
 
     def recover(self) -> list[int]:
         """Drop audit records of a cycle that never committed; record that it happened."""
@@ -90,9 +90,15 @@ class Engine:
             if dropped:
                 log.warning("audit.recovered", dropped_seqs=dropped)
                 self._append_and_commit(
-                    [{"type": "recovery", "dropped_seqs": dropped,
-                      "reason": "records of a cycle that did not commit"}],
-                    self.clock(), None,
+                    [
+                        {
+                            "type": "recovery",
+                            "dropped_seqs": dropped,
+                            "reason": "records of a cycle that did not commit",
+                        }
+                    ],
+                    self.clock(),
+                    None,
                 )
         return dropped
 
@@ -102,8 +108,9 @@ class Engine:
         connector = self.connectors[name]
         now = self.clock()
         state = self.store.calendar_state(name)
-        horizon = Horizon.around(now, self.config.daemon.horizon_past,
-                                 self.config.daemon.horizon_future)
+        horizon = Horizon.around(
+            now, self.config.daemon.horizon_past, self.config.daemon.horizon_future
+        )
         known = self.store.known_etags(name)
         delta, resynced = self._list(name, connector, state.cursor, known)
         work = self._gather(name, state, horizon, delta, known)
@@ -112,21 +119,38 @@ class Engine:
         baseline = state.baseline_at is None
         old, new = self._instances(work)
         changes = () if baseline else tuple(diff(old, new, window))
-        count = state.instance_count + len(new) - len(old)
+        count = (
+            state.instance_count
+            + _count(work.fresh.values())
+            - _count(
+                work.stored[h] for h in set(work.fresh) | set(work.removed) if h in work.stored
+            )
+        )
         records = self._records(name, work, changes, now, baseline, count, resynced)
         commit = CycleCommit(
-            calendar=name, at=now, cursor=delta.cursor, horizon=(horizon.start, horizon.end),
+            calendar=name,
+            at=now,
+            cursor=delta.cursor,
+            horizon=(horizon.start, horizon.end),
             upserts=list(work.fresh.values()),
-            etag_updates=work.etag_updates, removed=work.removed, errors=work.new_errors,
-            cleared_errors=work.cleared, baseline=baseline,
+            etag_updates=work.etag_updates,
+            removed=work.removed,
+            errors=work.new_errors,
+            cleared_errors=work.cleared,
+            baseline=baseline,
         )
         self._append_and_commit(records, now, commit)
         for change in changes:
             log.info("change", calendar=name, change=change.kind.value, uid=change.uid)
         return CycleReport(
-            calendar=name, baseline=baseline, changes=changes,
-            new_errors=tuple(work.new_errors), instance_count=count,
-            read=len(delta.upserts), removed=len(work.removed), resynced=resynced,
+            calendar=name,
+            baseline=baseline,
+            changes=changes,
+            new_errors=tuple(work.new_errors),
+            instance_count=count,
+            read=len(delta.upserts),
+            removed=len(work.removed),
+            resynced=resynced,
         )
 
     def _list(
@@ -148,16 +172,29 @@ class Engine:
         second = _as_removals(connector.list_changes(None, known), known)
         confirmed = sorted(set(delta.removed) & set(second.removed))
         log.warning("removals.confirmed", listed=len(delta.removed), confirmed=len(confirmed))
-        return Delta(upserts=delta.upserts, removed=confirmed, cursor=delta.cursor, full=False,
-                     failures=delta.failures)
+        return Delta(
+            upserts=delta.upserts,
+            removed=confirmed,
+            cursor=delta.cursor,
+            full=False,
+            failures=delta.failures,
+        )
 
     def _gather(
-        self, name: str, state: CalendarState, horizon: Horizon, delta: Delta,
+        self,
+        name: str,
+        state: CalendarState,
+        horizon: Horizon,
+        delta: Delta,
         known: Mapping[str, str],
     ) -> _Work:
         hrefs = [o.href for o in delta.upserts] + list(delta.removed)
-        work = _Work(state=state, horizon=horizon, stored=self.store.objects(name, hrefs),
-                     errors=self.store.item_errors(name))
+        work = _Work(
+            state=state,
+            horizon=horizon,
+            stored=self.store.objects(name, hrefs),
+            errors=self.store.item_errors(name),
+        )
         for remote in delta.upserts:
             self._take(work, remote.href, remote.etag, remote.data)
         for failure in delta.failures:
@@ -182,8 +219,9 @@ class Engine:
             return
         try:
             text = data.decode("utf-8")
-            normalized = normalize_object(data, horizon=work.horizon,
-                                          owner_tz=self.config.owner.timezone)
+            normalized = normalize_object(
+                data, horizon=work.horizon, owner_tz=self.config.owner.timezone
+            )
         except (UnicodeDecodeError, ParseError) as error:
             reason = "not UTF-8 text" if isinstance(error, UnicodeDecodeError) else str(error)
             if href in work.cleared:
@@ -191,8 +229,12 @@ class Engine:
             work.new_errors.append(ItemErrorRow(href, etag, reason))
             return
         work.fresh[href] = StoredObject(
-            href=href, etag=etag, content_hash=digest, data=text,
-            recurring=normalized.recurring, instances=normalized.instances,
+            href=href,
+            etag=etag,
+            content_hash=digest,
+            data=text,
+            recurring=normalized.recurring,
+            instances=normalized.instances,
         )
 
     def _reexpand(self, name: str, work: _Work) -> None:
@@ -201,11 +243,18 @@ class Engine:
             if stored.href in work.fresh or stored.href in work.removed:
                 continue
             work.stored[stored.href] = stored
-            normalized = normalize_object(stored.data.encode("utf-8"), horizon=work.horizon,
-                                          owner_tz=self.config.owner.timezone)
+            normalized = normalize_object(
+                stored.data.encode("utf-8"),
+                horizon=work.horizon,
+                owner_tz=self.config.owner.timezone,
+            )
             work.fresh[stored.href] = StoredObject(
-                href=stored.href, etag=stored.etag, content_hash=stored.content_hash,
-                data=stored.data, recurring=True, instances=normalized.instances,
+                href=stored.href,
+                etag=stored.etag,
+                content_hash=stored.content_hash,
+                data=stored.data,
+                recurring=True,
+                instances=normalized.instances,
             )
 
     @staticmethod
@@ -216,8 +265,14 @@ class Engine:
         return old, new
 
     def _records(
-        self, name: str, work: _Work, changes: Sequence[Change], now: datetime,
-        baseline: bool, count: int, resynced: bool,
+        self,
+        name: str,
+        work: _Work,
+        changes: Sequence[Change],
+        now: datetime,
+        baseline: bool,
+        count: int,
+        resynced: bool,
     ) -> list[dict[str, object]]:
         records: list[dict[str, object]] = []
         if resynced:
@@ -227,14 +282,16 @@ class Engine:
         records.extend(self._change_record(name, c, now) for c in changes)
         for error in work.new_errors:
             log.error("item.invalid", calendar=name, href=error.href, reason=error.reason)
-            records.append({"type": "item_error", "calendar": name, "href": error.href,
-                            "reason": error.reason})
+            records.append(
+                {"type": "item_error", "calendar": name, "href": error.href, "reason": error.reason}
+            )
         return records
 
     def _change_record(self, name: str, change: Change, now: datetime) -> dict[str, object]:
         after = change.after
         changed_at = after.modified if after is not None and after.modified else now
-        people = (change.after or change.before).attendees if (change.after or change.before) else ()
+        subject = change.after or change.before
+        people = subject.attendees if subject is not None else ()
         owner = set(self.config.owner.emails)
         return {
             "type": "change",
@@ -269,8 +326,17 @@ def _as_removals(delta: Delta, known: Mapping[str, str]) -> Delta:
         return delta
     listed = {o.href for o in delta.upserts} | {f.href for f in delta.failures}
     removed = sorted(set(known) - listed)
-    return Delta(upserts=delta.upserts, removed=removed, cursor=delta.cursor, full=False,
-                 failures=delta.failures)
+    return Delta(
+        upserts=delta.upserts,
+        removed=removed,
+        cursor=delta.cursor,
+        full=False,
+        failures=delta.failures,
+    )
+
+
+def _count(objects: Iterable[StoredObject]) -> int:
+    return sum(len(o.instances) for o in objects)
 
 
 def _keyed(instances: Iterable[Instance]) -> dict[InstanceKey, Instance]:

@@ -15,8 +15,9 @@ import structlog
 __all__ = ["configure_logging"]
 
 
-def configure_logging(level: str = "info", stream: TextIO | None = None,
-                      json: bool | None = None) -> None:
+def configure_logging(
+    level: str = "info", stream: TextIO | None = None, json: bool | None = None
+) -> None:
     """Set up structlog once for the process; ``json`` defaults to "not a terminal"."""
     out = stream or sys.stderr
     as_json = not out.isatty() if json is None else json
@@ -27,25 +28,19 @@ def configure_logging(level: str = "info", stream: TextIO | None = None,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     if as_json:
-        processors.append(structlog.processors.ExceptionRenderer(
-            structlog.tracebacks.ExceptionDictTransformer(show_locals=False)))
+        processors.append(
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            )
+        )
         renderer = structlog.processors.JSONRenderer(sort_keys=True)
     else:
-        renderer = structlog.dev.ConsoleRenderer(
-            exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False)
-            if _has_rich() else structlog.dev.plain_traceback)
+        renderer = structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping().get(level.upper(), logging.INFO)),
+            logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+        ),
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
-
-
-def _has_rich() -> bool:
-    try:
-        import rich  # noqa: F401
-    except ImportError:
-        return False
-    return True

@@ -27,8 +27,12 @@ __all__ = ["Horizon", "Normalized", "ParseError", "normalize_object"]
 _DAY = timedelta(days=1)
 
 # icalendar and recurring_ical_events derive their errors from ValueError; a series mixing
-# date and datetime values fails with TypeError inside dateutil; far dates overflow.
-_LIBRARY_ERRORS = (ValueError, TypeError, OverflowError)
+# date and datetime values fails with TypeError inside dateutil; far dates overflow; icalendar
+# hands a TZID to zoneinfo, which opens it as a path (TZID=Europe raises IsADirectoryError).
+_LIBRARY_ERRORS = (ValueError, TypeError, OverflowError, OSError)
+# The icalendar parser also fails with AttributeError on mismatched BEGIN/END names and on
+# list-valued VALUE parameters.
+_PARSE_ERRORS = (*_LIBRARY_ERRORS, AttributeError)
 
 _STATUSES = {"CANCELLED": Status.CANCELLED, "TENTATIVE": Status.TENTATIVE}
 
@@ -62,7 +66,10 @@ class Horizon:
         return cls(_utc_midnight(now - past), _utc_midnight(now + future) + _DAY)
 
     def contains(self, value: When) -> bool:
-        """True when ``value`` lies in [start, end); a date counts by its UTC midnight."""
+        """True when ``value`` lies in [start, end); a date counts by its UTC midnight.
+
+        A naive datetime raises ValueError: syncd keeps only aware datetimes.
+        """
         return self.start <= _instant(value) < self.end
 
     def intersect(self, other: Horizon) -> Horizon:
@@ -112,7 +119,7 @@ def normalize_object(data: bytes, *, horizon: Horizon, owner_tz: ZoneInfo) -> No
 def _parse(data: bytes) -> Calendar:
     try:
         component = Calendar.from_ical(data)
-    except _LIBRARY_ERRORS as exc:
+    except _PARSE_ERRORS as exc:
         # The library's message quotes the input; say only what kind of failure it was.
         raise ParseError(f"not valid iCalendar ({type(exc).__name__})") from None
     if not isinstance(component, Calendar):
@@ -354,7 +361,7 @@ def _categories(event: Component) -> tuple[str, ...]:
             name = str(raw).strip()
             if name:
                 by_fold.setdefault(name.casefold(), name)
-    return tuple(by_fold.values())
+    return tuple(by_fold[fold] for fold in sorted(by_fold))
 
 
 def _modified(event: Component, uid: str, owner_tz: ZoneInfo) -> datetime | None:

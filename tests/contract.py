@@ -59,7 +59,9 @@ def snapshot(delta: Delta, known: dict[str, str]) -> dict[str, str]:
 class ConnectorContract:
     """Behaviour every connector must show; see :mod:`syncd.connector`."""
 
-    def test_full_listing_returns_every_object(self, connector: Connector, outside: Outside) -> None:
+    def test_full_listing_returns_every_object(
+        self, connector: Connector, outside: Outside
+    ) -> None:
         """A listing without a cursor returns every object with its data."""
         outside.put("a.ics", sample("a"))
         outside.put("b.ics", sample("b", 12))
@@ -153,7 +155,9 @@ class ConnectorContract:
         outside.put("a.ics", sample("a"))
         first = connector.list_changes(None, {})
         known = snapshot(first, {})
-        data = sample("a").replace(b"END:VEVENT", b"X-SYNCD-VERDICT:late_cancellation\r\nEND:VEVENT")
+        data = sample("a").replace(
+            b"END:VEVENT", b"X-SYNCD-VERDICT:late_cancellation\r\nEND:VEVENT"
+        )
         new_etag = connector.update("a.ics", data, known["a.ics"])
         second = connector.list_changes(first.cursor, known)
         assert [(o.href, o.etag) for o in second.upserts] == [("a.ics", new_etag)]

@@ -31,7 +31,9 @@ def single(uid: str = "a", start: datetime = T, *extra: str) -> bytes:
     return calendar(event(uid, start, start + HOUR, CLIENT, OWNER, *extra))
 
 
-def weekly(uid: str = "s", *extra: str, start: datetime = T, overrides: tuple[str, ...] = ()) -> bytes:
+def weekly(
+    uid: str = "s", *extra: str, start: datetime = T, overrides: tuple[str, ...] = ()
+) -> bytes:
     return calendar(
         event(uid, start, start + HOUR, CLIENT, "RRULE:FREQ=WEEKLY;COUNT=6", *extra), *overrides
     )
@@ -48,7 +50,8 @@ def test_first_cycle_writes_one_baseline_record(h: Harness) -> None:
     h.put("a.ics", single())
     h.put("s.ics", weekly())
     report = h.cycle()
-    assert report.baseline and report.instance_count == 7
+    assert report.baseline
+    assert report.instance_count == 7
     assert [(r["type"], r.get("instances")) for r in h.audit()] == [("baseline", 7)]
 
 
@@ -66,11 +69,29 @@ def test_change_record_carries_the_contract_fields(h: Harness) -> None:
     h.put("a.ics", single("a", T + 2 * HOUR))
     h.cycle()
     record = h.audit()[-1]
-    assert {k: record[k] for k in ("type", "change", "calendar", "uid", "instance",
-                                   "start_before", "start_after", "changed_at", "clients")} == {
-        "type": "change", "change": "moved", "calendar": "work", "uid": "a", "instance": None,
-        "start_before": "2026-12-02T10:00:00Z", "start_after": "2026-12-02T12:00:00Z",
-        "changed_at": "2026-11-27T09:00:00Z", "clients": ["jane@example.com"],
+    assert {
+        k: record[k]
+        for k in (
+            "type",
+            "change",
+            "calendar",
+            "uid",
+            "instance",
+            "start_before",
+            "start_after",
+            "changed_at",
+            "clients",
+        )
+    } == {
+        "type": "change",
+        "change": "moved",
+        "calendar": "work",
+        "uid": "a",
+        "instance": None,
+        "start_before": "2026-12-02T10:00:00Z",
+        "start_after": "2026-12-02T12:00:00Z",
+        "changed_at": "2026-11-27T09:00:00Z",
+        "clients": ["jane@example.com"],
     }
 
 
@@ -88,8 +109,10 @@ def test_changed_at_is_the_providers_modification_time(h: Harness) -> None:
         (single("a", T, "STATUS:CANCELLED"), "cancelled"),
         (single("a", T + HOUR), "moved"),
         (calendar(event("a", T, T + 2 * HOUR, CLIENT, OWNER)), "moved"),
-        (calendar(event("a", T, T + HOUR, CLIENT.replace("ACCEPTED", "DECLINED"), OWNER)),
-         "response_changed"),
+        (
+            calendar(event("a", T, T + HOUR, CLIENT.replace("ACCEPTED", "DECLINED"), OWNER)),
+            "response_changed",
+        ),
         (single("a", T, "CATEGORIES:no-show"), "tags_changed"),
         (calendar(event("a", T, T + HOUR, CLIENT, OWNER, summary="Renamed")), "edited"),
         (single("a", T, "LOCATION:Room 2"), "edited"),
@@ -129,8 +152,9 @@ def test_touched_file_is_not_parsed_again(h: Harness, monkeypatch: pytest.Monkey
     import syncd.engine as engine_module
 
     real = engine_module.normalize_object
-    monkeypatch.setattr(engine_module, "normalize_object",
-                        lambda data, **kw: calls.append(data) or real(data, **kw))
+    monkeypatch.setattr(
+        engine_module, "normalize_object", lambda data, **kw: calls.append(data) or real(data, **kw)
+    )
     assert h.cycle().changes == ()
     assert calls == []
     assert h.cycle().read == 0  # the new etag was stored
@@ -147,8 +171,14 @@ def test_exdate_cancels_one_instance(h: Harness) -> None:
 def test_cancelled_override_cancels_one_instance(h: Harness) -> None:
     """A STATUS:CANCELLED override is a cancelled instance."""
     baseline(h, s=weekly())
-    override = event("s", T + timedelta(days=14), T + timedelta(days=14) + HOUR, CLIENT,
-                     "RECURRENCE-ID:20261216T100000Z", "STATUS:CANCELLED")
+    override = event(
+        "s",
+        T + timedelta(days=14),
+        T + timedelta(days=14) + HOUR,
+        CLIENT,
+        "RECURRENCE-ID:20261216T100000Z",
+        "STATUS:CANCELLED",
+    )
     h.put("s.ics", weekly(overrides=(override,)))
     h.cycle()
     assert list(h.changes()) == [("cancelled", "s", "2026-12-16T10:00:00Z")]
@@ -171,7 +201,8 @@ def test_series_wide_time_change_moves_each_instance(h: Harness) -> None:
     h.put("s.ics", weekly(start=T + 2 * HOUR))
     h.cycle()
     changes = list(h.changes())
-    assert {c[0] for c in changes} == {"moved"} and len(changes) == 6
+    assert {c[0] for c in changes} == {"moved"}
+    assert len(changes) == 6
 
 
 def test_deleted_series_cancels_each_instance_in_the_horizon(h: Harness) -> None:
@@ -190,7 +221,10 @@ def test_all_day_events_stay_dates(h: Harness) -> None:
     h.cycle()
     record = h.audit()[-1]
     assert (record["change"], record["start_before"], record["start_after"]) == (
-        "moved", "2026-12-05", "2026-12-06")
+        "moved",
+        "2026-12-05",
+        "2026-12-06",
+    )
 
 
 def test_malformed_file_is_isolated_reported_once_and_retried(h: Harness) -> None:
@@ -214,7 +248,8 @@ def test_a_good_file_turned_bad_keeps_its_instances(h: Harness) -> None:
     baseline(h, a=single())
     h.put("a.ics", b"not a calendar")
     report = h.cycle()
-    assert report.changes == () and report.instance_count == 1
+    assert report.changes == ()
+    assert report.instance_count == 1
     h.put("a.ics", single("a", T + HOUR))
     h.cycle()
     assert list(h.changes()) == [("moved", "a", None)]
@@ -239,8 +274,15 @@ def test_audit_failure_commits_nothing(h: Harness) -> None:
 
 def test_horizon_moving_reports_nothing(h: Harness) -> None:
     """As days pass, occurrences enter and leave the horizon without being reported."""
-    long_series = calendar(event("s", NOW - timedelta(days=60), NOW - timedelta(days=60) + HOUR,
-                                 CLIENT, "RRULE:FREQ=DAILY;COUNT=400"))
+    long_series = calendar(
+        event(
+            "s",
+            NOW - timedelta(days=60),
+            NOW - timedelta(days=60) + HOUR,
+            CLIENT,
+            "RRULE:FREQ=DAILY;COUNT=400",
+        )
+    )
     baseline(h, s=long_series)
     first = h.engine.store.calendar_state("work").instance_count
     h.advance(timedelta(days=10))
@@ -287,7 +329,8 @@ def test_mass_vanishing_is_confirmed_before_cancelling(h: Harness) -> None:
     h.engine.connectors = {"work": flaky}  # type: ignore[dict-item]
     report = h.cycle()
     assert flaky.calls == 2
-    assert report.changes == () and report.instance_count == 12
+    assert report.changes == ()
+    assert report.instance_count == 12
 
 
 def test_really_emptied_calendar_is_cancelled_after_confirmation(h: Harness) -> None:
@@ -306,7 +349,8 @@ def test_audit_log_verifies_after_cycles(h: Harness) -> None:
     h.remove("a.ics")
     h.cycle()
     result = verify(h.config.audit_path, h.engine.store.audit_anchor())
-    assert result.ok and result.records == 2
+    assert result.ok
+    assert result.records == 2
 
 
 def test_state_survives_a_restart(h: Harness) -> None:

@@ -53,8 +53,9 @@ class TestLocalContract(ConnectorContract):
 
 
 def _calendar_config(tmp_path: Path, **options: object) -> CalendarConfig:
-    return CalendarConfig(name="work", connector="local", options=options,
-                          source=tmp_path / "syncd.toml", index=0)
+    return CalendarConfig(
+        name="work", connector="local", options=options, source=tmp_path / "syncd.toml", index=0
+    )
 
 
 def test_path_resolves_against_the_config_folder(tmp_path: Path) -> None:
@@ -109,7 +110,9 @@ def test_unreadable_file_is_an_item_failure(
     monkeypatch.setattr(Path, "open", deny_b)
     delta = connector.list_changes(None, {})
     assert [o.href for o in delta.upserts] == ["a.ics"]
-    assert [(f.href, f.reason) for f in delta.failures] == [("b.ics", "cannot read: Permission denied")]
+    assert [(f.href, f.reason) for f in delta.failures] == [
+        ("b.ics", "cannot read: Permission denied")
+    ]
 
 
 def test_hidden_and_temporary_files_are_ignored(connector: LocalConnector, folder: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -113,6 +114,12 @@ def test_duration_gives_the_end() -> None:
     assert instance.end == utc(2024, 3, 1, 10, 30)
 
 
+def test_all_day_duration_counts_whole_days() -> None:
+    """An all-day event with DURATION ends that many days later."""
+    instance = only(ics("UID:u\nDTSTART;VALUE=DATE:20240301\nDURATION:P2D"))
+    assert instance.end == date(2024, 3, 3)
+
+
 def test_timed_event_without_end_or_duration_ends_at_start() -> None:
     """A timed event without DTEND or DURATION has zero length."""
     instance = only(ics("UID:u\nDTSTART:20240301T090000Z"))
@@ -210,8 +217,7 @@ def test_cancelled_override_becomes_cancelled_instance() -> None:
 def test_all_day_recurring_series_keeps_dates() -> None:
     """An all-day series yields date starts, ends and recurrence ids."""
     data = ics(
-        "UID:ad\nDTSTART;VALUE=DATE:20240304\nDTEND;VALUE=DATE:20240305\n"
-        "RRULE:FREQ=DAILY;COUNT=3"
+        "UID:ad\nDTSTART;VALUE=DATE:20240304\nDTEND;VALUE=DATE:20240305\nRRULE:FREQ=DAILY;COUNT=3"
     )
     result = parse(data)
     assert [(i.recurrence_id, i.start, i.end) for i in result.instances] == [
@@ -462,6 +468,38 @@ def test_vevent_without_dtstart_raises_parse_error() -> None:
     """A VEVENT without DTSTART raises ParseError naming its UID."""
     with pytest.raises(ParseError, match="'nostart' has no DTSTART"):
         parse(ics("UID:nostart\nSUMMARY:x"))
+
+
+DAMAGE = [b"", b":", b";", b"=", b",", b"Z", b"T", b"\r\n", b"VALUE=DATE", b"9"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    edits=st.lists(
+        st.tuples(
+            st.floats(min_value=0, max_value=1, exclude_max=True),
+            st.sampled_from(DAMAGE),
+            st.integers(min_value=0, max_value=4),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_damaged_input_raises_only_parse_error(edits: list[tuple[float, bytes, int]]) -> None:
+    """Any damage to a valid series either still parses or raises ParseError, nothing else."""
+    data = bytearray(
+        ics(
+            WEEKLY + "EXDATE;TZID=Europe/Berlin:20240311T100000\nRDATE;VALUE=DATE:20240320",
+            "UID:weekly\nRECURRENCE-ID;TZID=Europe/Berlin:20240304T100000\n"
+            "DTSTART;TZID=Customized Time Zone:20240305T100000\nSTATUS:CANCELLED",
+            extra=CUSTOM_ZONE,
+        )
+    )
+    for where, insert, cut in edits:
+        position = int(where * len(data))
+        data[position : position + cut] = insert
+    with contextlib.suppress(ParseError):
+        parse(bytes(data), MARCH)
 
 
 # --- horizon ------------------------------------------------------------------------------
