@@ -72,7 +72,7 @@ def _compare(before: Instance, after: Instance) -> Iterator[Change]:
         return
     if (before.start, before.end) != (after.start, after.end):
         yield _change(ChangeKind.MOVED, before, after)
-    if _responses(before) != _responses(after):
+    if _response_changed(before, after):
         yield _change(ChangeKind.RESPONSE_CHANGED, before, after)
     if [c.casefold() for c in before.categories] != [c.casefold() for c in after.categories]:
         yield _change(ChangeKind.TAGS_CHANGED, before, after)
@@ -82,6 +82,12 @@ def _compare(before: Instance, after: Instance) -> Iterator[Change]:
 
 def _responses(instance: Instance) -> dict[str, str]:
     return dict(instance.attendees)
+
+
+def _response_changed(before: Instance, after: Instance) -> bool:
+    """A PARTSTAT changed for someone on the event before and after (new people are edits)."""
+    old, new = _responses(before), _responses(after)
+    return any(old[email] != new[email] for email in old.keys() & new.keys())
 
 
 def _edited(before: Instance, after: Instance) -> bool:

@@ -94,6 +94,10 @@ class Normalized:
     """Distinct UIDs in the object, in order of appearance."""
 
 
+MAX_OCCURRENCES = 5000
+"""More occurrences than this inside the horizon (an hourly or minutely rule) is refused."""
+
+
 def normalize_object(data: bytes, *, horizon: Horizon, owner_tz: ZoneInfo) -> Normalized:
     """Parse one calendar object (one iCalendar text: one event, or a series master with its
     overrides) into instances.
@@ -209,18 +213,24 @@ def _expand_series(
     all_day = master_start is not None and not isinstance(master_start, datetime)
     calendar = Calendar()
     calendar.subcomponents.extend(events)
+    found: dict[tuple[str, str], Instance] = {}
     try:
-        occurrences = recurring_ical_events.of(calendar).between(horizon.start, horizon.end)
+        for occurrence in recurring_ical_events.of(calendar).after(horizon.start):
+            instance = _occurrence_instance(uid, occurrence, series_start, all_day, owner_tz)
+            if _instant(instance.start) >= horizon.end:
+                break  # occurrences come in order of start
+            # The library also yields occurrences overlapping the window's start; keep those
+            # that start inside it.
+            if horizon.contains(instance.start):
+                found.setdefault(instance.key, instance)
+            if len(found) > MAX_OCCURRENCES:
+                raise ParseError(
+                    f"UID {uid!r} repeats more than {MAX_OCCURRENCES} times inside the horizon"
+                )
     except _LIBRARY_ERRORS as exc:
         raise ParseError(
             f"cannot expand the recurrence of UID {uid!r} ({type(exc).__name__})"
         ) from None
-    found: dict[tuple[str, str], Instance] = {}
-    for occurrence in occurrences:
-        instance = _occurrence_instance(uid, occurrence, series_start, all_day, owner_tz)
-        # The library keeps occurrences overlapping the window; syncd keeps those starting in it.
-        if horizon.contains(instance.start):
-            found.setdefault(instance.key, instance)
     return [found[key] for key in sorted(found)]
 
 
