@@ -211,6 +211,10 @@ def _lines_backward(fd: int, size: int) -> Iterator[tuple[int, bytes]]:
         hi = cut + 1
 
 
+_MAX_UNCOMMITTED = 64 * 1024 * 1024
+"""No single cycle's batch is this large; a longer tail past the anchor is not one batch."""
+
+
 def _count_lines(fd: int, start: int, end: int) -> int:
     """How many lines (a torn last one included) lie in ``file[start:end]``."""
     count, pos, last = 0, start, b"\n"
@@ -435,11 +439,29 @@ class AuditLog:
     def _cut_after(self, fd: int, anchor: Anchor) -> list[int]:
         size = os.fstat(fd).st_size
         cut = self._anchor_end(fd, size, anchor)
+        self._refuse_several_cycles(fd, cut, size)
         dropped = _count_lines(fd, cut, size)
         if cut < size:
             os.ftruncate(fd, cut)
             os.fsync(fd)
         return list(range(anchor.seq + 1, anchor.seq + 1 + dropped))
+
+    def _refuse_several_cycles(self, fd: int, start: int, end: int) -> None:
+        """One uncommitted append is one sealed batch with one ``ts``. A longer tail means the
+        state store is older than the log (restored from a backup): dropping it would erase
+        history, so refuse."""
+        tail = os.pread(fd, min(end - start, _MAX_UNCOMMITTED + 1), start)
+        stamps = {
+            parsed.data.get("ts")
+            for line in tail.split(b"\n")
+            if not isinstance(parsed := _read_record(line), str)
+        }
+        if len(stamps) > 1 or len(tail) > _MAX_UNCOMMITTED:
+            raise AuditError(
+                f"audit log {self.path} holds records of {len(stamps)} cycles past the state "
+                "store's anchor; the store may have been restored from a backup. Not dropping "
+                "them (run `syncd audit verify`)"
+            )
 
     def _anchor_end(self, fd: int, size: int, anchor: Anchor) -> int:
         """The offset just past the anchored record's line."""

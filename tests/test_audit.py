@@ -589,3 +589,14 @@ def test_large_log_is_read_in_bounded_memory(log_path: Path) -> None:
     assert verify(log_path, anchor).ok
     assert AuditLog(log_path).recover(anchor) == [3001]
     assert AuditLog(log_path).tail_anchor() == anchor
+
+
+def test_recover_refuses_to_drop_several_cycles(log_path: Path) -> None:
+    """A tail of two sealed batches (a store restored from a backup) is kept, not erased."""
+    anchor = commit_point(log_path, 3)
+    later, _ = seal(payloads(1), AuditLog(log_path).tail_anchor(), NOW + timedelta(seconds=9))
+    AuditLog(log_path).append(later)
+    before = log_path.read_bytes()
+    with pytest.raises(AuditError, match="backup"):
+        AuditLog(log_path).recover(anchor)
+    assert log_path.read_bytes() == before
