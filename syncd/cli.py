@@ -75,43 +75,58 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND", parser_class=_Parser
     )
-    commands.add_parser(
+    _command(
+        commands,
         "run",
-        parents=[common, clocked],
-        help=(
+        [common, clocked],
+        (
             "run the daemon: poll every calendar on its interval, react at once to local folders; "
             "creates the embedded default configuration on first start"
         ),
     )
-    commands.add_parser(
+    _command(
+        commands,
         "once",
-        parents=[common, clocked],
-        help=("run one cycle over every calendar, print what changed, and exit"),
+        [common, clocked],
+        ("run one cycle over every calendar, print what changed, and exit"),
     )
-    status = commands.add_parser(
+    status = _command(
+        commands,
         "status",
-        parents=[common],
-        help=("show each calendar: last cycle, instance count, last error"),
+        [common],
+        ("show each calendar: last cycle, instance count, last error"),
     )
     status.add_argument("--json", action="store_true", help="print JSON instead of text")
-    commands.add_parser(
+    _command(
+        commands,
         "check-config",
-        parents=[common],
-        help=("validate the configuration and print every problem with its file and key"),
+        [common],
+        ("validate the configuration and print every problem with its file and key"),
     )
-    audit = commands.add_parser("audit", help="audit log tools")
+    audit = _command(commands, "audit", [], "audit log tools")
     audit_commands = audit.add_subparsers(
         dest="audit_command", required=True, metavar="ACTION", parser_class=_Parser
     )
-    audit_commands.add_parser(
+    _command(
+        audit_commands,
         "verify",
-        parents=[common],
-        help=(
+        [common],
+        (
             "check the audit log's hash chain against the anchor in the state store; exits 1 "
             "naming the first bad seq"
         ),
     )
     return parser
+
+
+def _command(
+    group: argparse._SubParsersAction[_Parser],
+    name: str,
+    parents: list[_Parser],
+    text: str,
+) -> _Parser:
+    """Add a subcommand whose one-line help is also its ``--help`` description."""
+    return group.add_parser(name, parents=parents, help=text, description=text)
 
 
 def _iso_time(text: str) -> datetime:
