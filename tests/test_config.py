@@ -422,3 +422,11 @@ def test_missing_file_is_a_config_error_naming_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert str(caught.value) == f"{path}: file not found"
+
+
+def test_the_shipped_example_configuration_is_valid() -> None:
+    """config/syncd.example.toml loads without a problem, so the documented keys stay true."""
+    example = Path(__file__).resolve().parent.parent / "config" / "syncd.example.toml"
+    config = load_config(example)
+    assert [c.name for c in config.calendars] == ["work", "notes"]
+    assert config.notes_calendar == "notes"

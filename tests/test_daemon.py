@@ -40,7 +40,9 @@ def wait_for(condition: Callable[[], bool], seconds: float = 15.0) -> bool:
 @pytest.fixture
 def daemon(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
     # One hour between polls: anything seen sooner came from the folder watch.
-    (tmp_path / "syncd.toml").write_text(CONFIG.replace("[daemon]", '[daemon]\npoll_interval = "1h"'))
+    (tmp_path / "syncd.toml").write_text(
+        CONFIG.replace("[daemon]", '[daemon]\npoll_interval = "1h"')
+    )
     folder = tmp_path / "cal"
     folder.mkdir()
     for i in range(2):
@@ -49,7 +51,9 @@ def daemon(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
         (folder / f"e{i}.ics").write_bytes(data)
     process = subprocess.Popen(
         [sys.executable, "-m", "syncd.cli", "run", "--config", str(tmp_path / "syncd.toml")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:

@@ -13,9 +13,17 @@ T = datetime(2026, 12, 2, 10, tzinfo=UTC)
 WINDOW = Horizon(T - timedelta(days=30), T + timedelta(days=30))
 
 
-def inst(uid: str = "a", start: datetime = T, rid: datetime | None = None, **fields: object) -> Instance:
-    base = Instance(uid=uid, recurrence_id=rid, start=start, end=start + timedelta(hours=1),
-                    status=Status.CONFIRMED, attendees=(("jane@example.com", "ACCEPTED"),))
+def inst(
+    uid: str = "a", start: datetime = T, rid: datetime | None = None, **fields: object
+) -> Instance:
+    base = Instance(
+        uid=uid,
+        recurrence_id=rid,
+        start=start,
+        end=start + timedelta(hours=1),
+        status=Status.CONFIRMED,
+        attendees=(("jane@example.com", "ACCEPTED"),),
+    )
     return replace(base, **fields)  # type: ignore[arg-type]
 
 
@@ -75,10 +83,12 @@ def test_move_into_the_window_is_reported() -> None:
 
 
 def test_series_shift_pairs_occurrences() -> None:
-    """When the series start moves by two hours, each occurrence is moved, keyed by its old start."""
+    """When the series start moves two hours, each occurrence moves, keyed by its old start."""
     shift = timedelta(hours=2)
-    old = [inst("s", T + timedelta(days=7 * i), rid=T + timedelta(days=7 * i), series_start=T)
-           for i in range(3)]
+    old = [
+        inst("s", T + timedelta(days=7 * i), rid=T + timedelta(days=7 * i), series_start=T)
+        for i in range(3)
+    ]
     new = [inst("s", o.start + shift, rid=o.start + shift, series_start=T + shift) for o in old]
     changes = diff({i.key: i for i in old}, {i.key: i for i in new}, WINDOW)
     assert [c.kind for c in changes] == [ChangeKind.MOVED] * 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -361,3 +362,20 @@ def test_state_survives_a_restart(h: Harness) -> None:
     h.remove("a.ics")
     h.reopen()
     assert [c.kind.value for c in h.cycle().changes] == ["cancelled"]
+
+
+def test_notes_calendar_is_never_watched(tmp_path: Path) -> None:
+    """Events in the notes calendar (syncd's own) produce no records; the other calendar does."""
+    from syncd.cli import main
+    from tests.harness import CONFIG
+
+    text = CONFIG + '[[calendars]]\nname = "notes"\nconnector = "local"\npath = "notes"\n'
+    (tmp_path / "syncd.toml").write_text(text + '[notes]\ncalendar = "notes"\n')
+    for folder in ("cal", "notes"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "x.ics").write_bytes(single("x"))
+    assert main(["once", "--config", str(tmp_path / "syncd.toml")]) == 0
+    (tmp_path / "notes" / "x.ics").unlink()
+    assert main(["once", "--config", str(tmp_path / "syncd.toml")]) == 0
+    lines = (tmp_path / "var" / "audit.jsonl").read_text().splitlines()
+    assert [json.loads(line)["calendar"] for line in lines] == ["work"]

@@ -598,9 +598,9 @@ def test_weekly_series_keys_are_starts_in_horizon_minus_exdates(
 def test_runaway_recurrence_is_refused() -> None:
     """A rule that repeats every minute across the horizon is a ParseError, not a memory bomb."""
     data = (
-        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:flood\r\n"
-        "DTSTART:20240101T000000Z\r\nDTEND:20240101T000100Z\r\nRRULE:FREQ=MINUTELY\r\n"
-        "END:VEVENT\r\nEND:VCALENDAR\r\n"
-    ).encode()
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:flood\r\n"
+        b"DTSTART:20240101T000000Z\r\nDTEND:20240101T000100Z\r\nRRULE:FREQ=MINUTELY\r\n"
+        b"END:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
     with pytest.raises(ParseError, match="more than"):
         normalize_object(data, horizon=HORIZON, owner_tz=OWNER)
