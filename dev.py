@@ -17,6 +17,7 @@ import subprocess
 import sys
 import venv
 from pathlib import Path
+from typing import NoReturn
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -42,7 +43,7 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
-def run(args: list[str]) -> int:
+def run(args: list[str]) -> NoReturn:
     """Run the daemon on the embedded default kept under ./var/demo."""
     demo = ROOT / "var" / "demo"
     env = dict(
@@ -57,9 +58,10 @@ def run(args: list[str]) -> int:
     return subprocess.call([str(BIN / "syncd"), "run", *args], env=env)
 
 
-def test(args: list[str]) -> int:
+def test(args: list[str]) -> NoReturn:
     """Run the whole test suite."""
-    return subprocess.call([str(BIN / "python"), "-m", "pytest", *args], cwd=ROOT)
+    os.chdir(ROOT)
+    os.execv(BIN / "python", [str(BIN / "python"), "-m", "pytest", *args])
 
 
 def main() -> int:
@@ -69,7 +71,9 @@ def main() -> int:
         return 2
     ensure_venv()
     command, rest = sys.argv[1], sys.argv[2:]
-    return run(rest) if command == "run" else test(rest)
+    if command == "run":
+        run(rest)
+    test(rest)
 
 
 if __name__ == "__main__":
