@@ -34,28 +34,35 @@ def ensure_venv() -> None:
         print("dev.py: creating .venv", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     print("dev.py: installing syncd and its test dependencies into .venv", flush=True)
-    subprocess.run(
-        [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True
-    )
-    subprocess.run(
-        [str(BIN / "python"), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[test]"], check=True
-    )
+    pip("install", "--upgrade", "pip")
+    pip("install", "-e", f"{ROOT}[test]")
     STAMP.write_text(wanted)
+
+
+def pip(*args: str) -> None:
+    """Run pip in .venv quietly; show its whole output only when it fails."""
+    command = [str(BIN / "python"), "-m", "pip", *args]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"dev.py: pip {' '.join(args)} failed (exit {done.returncode})")
 
 
 def run(args: list[str]) -> NoReturn:
     """Run the daemon on the embedded default kept under ./var/demo."""
     demo = ROOT / "var" / "demo"
-    env = dict(
-        os.environ, SYNCD_CONFIG=str(demo / "syncd.toml"), XDG_STATE_HOME=str(demo / "state")
-    )
+    config = demo / "syncd.toml"
+    env = dict(os.environ, SYNCD_CONFIG=str(config), XDG_STATE_HOME=str(demo / "state"))
     print(
         f"dev.py: running syncd on {demo} (Ctrl-C stops it). Try, in another terminal:\n"
         f"  rm {demo}/state/syncd/calendars/work/consult-omar.ics   # a client cancels\n"
-        f"and watch the change appear; then: {BIN}/syncd status",
+        f"and watch the change appear; then:\n"
+        f"  {BIN}/syncd status --config {config}\n"
+        f"  {BIN}/syncd audit verify --config {config}",
         flush=True,
     )
-    return subprocess.call([str(BIN / "syncd"), "run", *args], env=env)
+    # exec: Ctrl-C and SIGTERM reach syncd itself, which stops cleanly.
+    os.execve(BIN / "syncd", [str(BIN / "syncd"), "run", *args], env)
 
 
 def test(args: list[str]) -> NoReturn:
@@ -65,7 +72,7 @@ def test(args: list[str]) -> NoReturn:
 
 
 def main() -> int:
-    """Dispatch ``run`` or ``test``."""
+    """Dispatch ``run`` or ``test`` (each replaces this process)."""
     if len(sys.argv) < 2 or sys.argv[1] not in ("run", "test"):
         print(__doc__)
         return 2
@@ -73,7 +80,7 @@ def main() -> int:
     command, rest = sys.argv[1], sys.argv[2:]
     if command == "run":
         run(rest)
-    test(rest)
+    test(rest)  # never returns
 
 
 if __name__ == "__main__":
