@@ -21,7 +21,17 @@ from typing import Any
 
 from syncd.audit import Anchor
 from syncd.errors import StoreError
+from syncd.ledger import (
+    LEDGER_MIGRATION,
+    LedgerChanges,
+    OutboxRow,
+    Timer,
+    apply_ledger,
+    outbox_rows,
+    verdict_rows,
+)
 from syncd.model import Instance, Status, When, format_when, parse_when
+from syncd.verdict import Verdict
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -56,6 +66,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX objects_count ON objects (calendar, instance_count)",
         "CREATE INDEX objects_recurring ON objects (calendar, recurring)",
     ),
+    # version 2: the ledger (verdicts, kept appointments, timers, outbox)
+    LEDGER_MIGRATION,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -110,6 +122,7 @@ class CycleCommit:
     errors: Sequence[ItemErrorRow] = ()
     cleared_errors: Sequence[str] = ()
     baseline: bool = False
+    ledger: LedgerChanges | None = None
 
 
 class Store(ABC):
@@ -154,6 +167,39 @@ class Store(ABC):
     @abstractmethod
     def record_failure(self, calendar: str, at: datetime, message: str) -> None:
         """Remember that a cycle of ``calendar`` failed; its cursor and snapshot stay."""
+
+    @abstractmethod
+    def instances_of(self, calendars: Sequence[str]) -> list[Instance]:
+        """Every stored instance of the given calendars (for free/busy)."""
+
+    @abstractmethod
+    def verdict(self, key: str) -> Verdict | None:
+        """The stored verdict with this idempotency key."""
+
+    @abstractmethod
+    def verdicts(self, client: str | None = None) -> list[Verdict]:
+        """Stored verdicts, of one client or of all, oldest first."""
+
+    @abstractmethod
+    def pending_deposits(self) -> list[Verdict]:
+        """Verdicts whose deposit is still pending."""
+
+    @abstractmethod
+    def due_timers(self, now: datetime) -> list[Timer]:
+        """Attendance timers due at ``now``."""
+
+    @abstractmethod
+    def kept_starts(self, client: str | None = None) -> list[tuple[str, datetime]]:
+        """``(client, start)`` of appointments kept, of one client or of all."""
+
+    @abstractmethod
+    def outbox(self, status: str = "pending") -> list[OutboxRow]:
+        """Outbox rows in that status, in the order they were intended."""
+
+    @abstractmethod
+    def finish_write(self, key: str, status: str, at: datetime, error: str | None,
+                     anchor: Anchor) -> None:
+        """Record a write's outcome and move the audit anchor, atomically."""
 
     @abstractmethod
     def close(self) -> None:
@@ -393,6 +439,8 @@ class SQLiteStore(Store):
                 self._apply_objects(db, commit)
                 self._apply_errors(db, commit)
                 self._apply_calendar(db, commit)
+                if commit.ledger:
+                    apply_ledger(db, commit.ledger, commit.at)
                 self._write_anchor(db, anchor)
         except sqlite3.Error as error:
             raise StoreError(f"state store {self.path}: {error}") from None
@@ -485,6 +533,63 @@ class SQLiteStore(Store):
                 )
         except sqlite3.Error as error:
             raise StoreError(f"state store {self.path}: {error}") from None
+
+    def instances_of(self, calendars: Sequence[str]) -> list[Instance]:
+        """See :meth:`Store.instances_of`."""
+        found: list[Instance] = []
+        for name in calendars:
+            rows = self._query("SELECT instances FROM objects WHERE calendar = ?", (name,))
+            for (text,) in rows:
+                found.extend(decode_instances(text))
+        return found
+
+    def verdict(self, key: str) -> Verdict | None:
+        """See :meth:`Store.verdict`."""
+        rows = verdict_rows(self._query("SELECT payload FROM verdicts WHERE key = ?", (key,)))
+        return rows[0] if rows else None
+
+    def verdicts(self, client: str | None = None) -> list[Verdict]:
+        """See :meth:`Store.verdicts`."""
+        if client is None:
+            return verdict_rows(self._query("SELECT payload FROM verdicts ORDER BY decided_at"))
+        return verdict_rows(self._query(
+            "SELECT payload FROM verdicts WHERE client = ? ORDER BY decided_at", (client,)))
+
+    def pending_deposits(self) -> list[Verdict]:
+        """See :meth:`Store.pending_deposits`."""
+        return verdict_rows(self._query(
+            "SELECT payload FROM verdicts WHERE deposit = 'pending' ORDER BY deposit_deadline"))
+
+    def due_timers(self, now: datetime) -> list[Timer]:
+        """See :meth:`Store.due_timers`."""
+        rows = self._query(
+            "SELECT calendar, uid, instance, client, href, due FROM timers WHERE due <= ?"
+            " ORDER BY due", (now.isoformat(),))
+        return [Timer(r[0], r[1], r[2], r[3], r[4], datetime.fromisoformat(r[5])) for r in rows]
+
+    def kept_starts(self, client: str | None = None) -> list[tuple[str, datetime]]:
+        """See :meth:`Store.kept_starts`."""
+        sql = "SELECT client, start FROM kept"
+        rows = self._query(sql + " WHERE client = ?", (client,)) if client else self._query(sql)
+        return [(r[0], datetime.fromisoformat(r[1])) for r in rows]
+
+    def outbox(self, status: str = "pending") -> list[OutboxRow]:
+        """See :meth:`Store.outbox`."""
+        return outbox_rows(self._query(
+            "SELECT key, calendar, action, href, payload, status, attempts, last_error"
+            " FROM outbox WHERE status = ? ORDER BY seq", (status,)))
+
+    def finish_write(self, key: str, status: str, at: datetime, error: str | None,
+                     anchor: Anchor) -> None:
+        """See :meth:`Store.finish_write`."""
+        try:
+            with self._transaction() as db:
+                db.execute(
+                    "UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?,"
+                    " updated_at = ? WHERE key = ?", (status, error, at.isoformat(), key))
+                self._write_anchor(db, anchor)
+        except sqlite3.Error as error_:
+            raise StoreError(f"state store {self.path}: {error_}") from None
 
     def close(self) -> None:
         """See :meth:`Store.close`."""

@@ -1,0 +1,225 @@
+"""The ledger: verdicts, kept appointments, attendance timers and the outbox, in the store.
+
+SQL lives here and runs on the store's connection inside its transactions, so one cycle's
+verdicts, timers and outbox rows commit together with its snapshot and cursor.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from syncd.model import format_when, parse_when
+from syncd.money import Money
+from syncd.verdict import Actor, Deposit, Verdict, VerdictKind
+
+__all__ = [
+    "LEDGER_MIGRATION",
+    "KeptRow",
+    "LedgerChanges",
+    "OutboxRow",
+    "Timer",
+    "apply_ledger",
+    "verdict_from_json",
+    "verdict_to_json",
+]
+
+LEDGER_MIGRATION: tuple[str, ...] = (
+    "CREATE TABLE verdicts ("
+    " key TEXT PRIMARY KEY, calendar TEXT NOT NULL, uid TEXT NOT NULL, instance TEXT,"
+    " client TEXT NOT NULL, kind TEXT NOT NULL, decided_at TEXT NOT NULL, start TEXT NOT NULL,"
+    " waived INTEGER NOT NULL, deposit TEXT, deposit_deadline TEXT, payload TEXT NOT NULL)",
+    "CREATE INDEX verdicts_client ON verdicts (client, decided_at)",
+    "CREATE INDEX verdicts_deposit ON verdicts (deposit, deposit_deadline)",
+    "CREATE TABLE timers ("
+    " calendar TEXT NOT NULL, uid TEXT NOT NULL, instance TEXT NOT NULL, client TEXT NOT NULL,"
+    " href TEXT NOT NULL, due TEXT NOT NULL, PRIMARY KEY (calendar, uid, instance, client))",
+    "CREATE INDEX timers_due ON timers (due)",
+    "CREATE TABLE kept ("
+    " calendar TEXT NOT NULL, uid TEXT NOT NULL, instance TEXT NOT NULL, client TEXT NOT NULL,"
+    " start TEXT NOT NULL, PRIMARY KEY (calendar, uid, instance, client))",
+    "CREATE INDEX kept_client ON kept (client, start)",
+    "CREATE TABLE outbox ("
+    " key TEXT PRIMARY KEY, seq INTEGER NOT NULL, calendar TEXT NOT NULL, action TEXT NOT NULL,"
+    " href TEXT NOT NULL, payload TEXT NOT NULL, status TEXT NOT NULL,"
+    " attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, created_at TEXT NOT NULL,"
+    " updated_at TEXT NOT NULL)",
+    "CREATE INDEX outbox_status ON outbox (status, seq)",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Timer:
+    """Check an appointment once it has ended plus the no-show grace."""
+
+    calendar: str
+    uid: str
+    instance: str  # "" for a single event
+    client: str
+    href: str
+    due: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class KeptRow:
+    """An appointment the client kept."""
+
+    calendar: str
+    uid: str
+    instance: str
+    client: str
+    start: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One intended calendar write: ``action`` is ``note`` (create or update a note at
+    ``href``) or ``annotate`` (syncd's private properties on the original event)."""
+
+    key: str
+    calendar: str
+    action: str
+    href: str
+    payload: dict[str, Any]
+    status: str = "pending"
+    attempts: int = 0
+    last_error: str | None = None
+
+
+@dataclass(slots=True)
+class LedgerChanges:
+    """What one cycle adds to the ledger; committed with the cycle."""
+
+    verdicts: list[Verdict] = field(default_factory=list)
+    timers_set: list[Timer] = field(default_factory=list)
+    timers_cleared: list[tuple[str, str, str]] = field(default_factory=list)
+    kept: list[KeptRow] = field(default_factory=list)
+    outbox: list[OutboxRow] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.verdicts or self.timers_set or self.timers_cleared or self.kept
+                    or self.outbox)
+
+
+def _when(value: object) -> str | None:
+    if value is None:
+        return None
+    return format_when(value)  # type: ignore[arg-type]
+
+
+def _money(value: Money | None) -> dict[str, str] | None:
+    return None if value is None else value.to_json()
+
+
+def verdict_to_json(verdict: Verdict) -> dict[str, Any]:
+    """The verdict as the audit log and the ledger carry it."""
+    return {
+        "key": verdict.key,
+        "verdict": verdict.kind.value,
+        "calendar": verdict.calendar,
+        "uid": verdict.uid,
+        "instance": verdict.instance,
+        "client": verdict.client,
+        "client_name": verdict.client_name,
+        "start": _when(verdict.start),
+        "end": _when(verdict.end),
+        "new_start": _when(verdict.new_start),
+        "summary": verdict.summary,
+        "decided_at": _when(verdict.decided_at),
+        "notice_hours": verdict.notice_hours,
+        "actor": verdict.actor.value,
+        "actor_evidence": verdict.actor_evidence,
+        "fee": _money(verdict.fee),
+        "deposit": verdict.deposit.value if verdict.deposit else None,
+        "deposit_amount": _money(verdict.deposit_amount),
+        "deposit_deadline": _when(verdict.deposit_deadline),
+        "waived": verdict.waived,
+        "waive_reason": verdict.waive_reason,
+        "rule": verdict.rule,
+        "important": verdict.important,
+        "remote": verdict.remote,
+    }
+
+
+def _money_from(value: dict[str, str] | None) -> Money | None:
+    return None if value is None else Money(Decimal(value["amount"]), value["currency"])
+
+
+def verdict_from_json(data: dict[str, Any]) -> Verdict:
+    """Inverse of :func:`verdict_to_json`."""
+    def when(key: str) -> Any:
+        return parse_when(data[key]) if data.get(key) else None
+
+    return Verdict(
+        key=data["key"], kind=VerdictKind(data["verdict"]), calendar=data["calendar"],
+        uid=data["uid"], instance=data["instance"], client=data["client"],
+        client_name=data["client_name"], start=when("start"), end=when("end"),
+        new_start=when("new_start"), summary=data["summary"], decided_at=when("decided_at"),
+        notice_hours=data["notice_hours"], actor=Actor(data["actor"]),
+        actor_evidence=data["actor_evidence"], fee=_money_from(data["fee"]),
+        deposit=Deposit(data["deposit"]) if data["deposit"] else None,
+        deposit_amount=_money_from(data["deposit_amount"]),
+        deposit_deadline=when("deposit_deadline"), waived=data["waived"],
+        waive_reason=data["waive_reason"], rule=data["rule"], important=data["important"],
+        remote=data["remote"],
+    )
+
+
+def apply_ledger(db: sqlite3.Connection, changes: LedgerChanges, at: datetime) -> None:
+    """Write one cycle's ledger changes (inside the caller's transaction)."""
+    db.executemany(
+        "INSERT INTO verdicts (key, calendar, uid, instance, client, kind, decided_at, start,"
+        " waived, deposit, deposit_deadline, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET kind = excluded.kind, waived = excluded.waived,"
+        " deposit = excluded.deposit, deposit_deadline = excluded.deposit_deadline,"
+        " payload = excluded.payload",
+        [_verdict_row(v) for v in changes.verdicts],
+    )
+    db.executemany(
+        "DELETE FROM timers WHERE calendar = ? AND uid = ? AND instance = ?",
+        changes.timers_cleared,
+    )
+    db.executemany(
+        "INSERT INTO timers (calendar, uid, instance, client, href, due) VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (calendar, uid, instance, client) DO UPDATE SET href = excluded.href,"
+        " due = excluded.due",
+        [(t.calendar, t.uid, t.instance, t.client, t.href, t.due.isoformat())
+         for t in changes.timers_set],
+    )
+    db.executemany(
+        "INSERT INTO kept (calendar, uid, instance, client, start) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (calendar, uid, instance, client) DO NOTHING",
+        [(k.calendar, k.uid, k.instance, k.client, k.start.isoformat()) for k in changes.kept],
+    )
+    start = db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0]
+    db.executemany(
+        "INSERT INTO outbox (key, seq, calendar, action, href, payload, status, created_at,"
+        " updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (key) DO NOTHING",
+        [(o.key, start + i + 1, o.calendar, o.action, o.href, json.dumps(o.payload),
+          at.isoformat(), at.isoformat()) for i, o in enumerate(changes.outbox)],
+    )
+
+
+def _verdict_row(v: Verdict) -> tuple[Any, ...]:
+    return (v.key, v.calendar, v.uid, v.instance, v.client, v.kind.value,
+            v.decided_at.isoformat(), format_when(v.start), int(v.waived),
+            v.deposit.value if v.deposit else None,
+            v.deposit_deadline.isoformat() if v.deposit_deadline else None,
+            json.dumps(verdict_to_json(v)))
+
+
+def verdict_rows(rows: Sequence[Sequence[Any]]) -> list[Verdict]:
+    """Decode ``payload`` columns into verdicts."""
+    return [verdict_from_json(json.loads(r[0])) for r in rows]
+
+
+def outbox_rows(rows: Sequence[Sequence[Any]]) -> list[OutboxRow]:
+    """Decode outbox rows (key, calendar, action, href, payload, status, attempts, error)."""
+    return [OutboxRow(key=r[0], calendar=r[1], action=r[2], href=r[3],
+                      payload=json.loads(r[4]), status=r[5], attempts=r[6], last_error=r[7])
+            for r in rows]
