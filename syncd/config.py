@@ -7,19 +7,24 @@ this module reads configuration by string key, except connectors reading their o
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tomllib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from syncd.config_reader import Reader, parse_duration, positive_duration
+from syncd.config_rules import parse_rules
 from syncd.connector import connector_class
 from syncd.errors import ConfigError, ConfigProblem
+from syncd.rules import (
+    OwnerPolicy,
+)
 
 __all__ = [
     "WEEKDAYS",
@@ -33,12 +38,9 @@ __all__ = [
 ]
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_DURATION = re.compile(r"(\d+)\s*([wdhms])")
-_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 _HOURS = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
-# Longer spans overflow datetime arithmetic (now + horizon) and timer waits further down.
-_MAX_DURATION = timedelta(days=36525)
 T = TypeVar("T")
+E = TypeVar("E", bound=StrEnum)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,7 @@ class Config:
     owner: OwnerConfig
     calendars: tuple[CalendarConfig, ...]
     notes_calendar: str | None = None
+    rules: OwnerPolicy = field(default_factory=OwnerPolicy)
 
     def calendar(self, name: str) -> CalendarConfig:
         """The calendar called ``name``; KeyError if there is none."""
@@ -114,70 +117,6 @@ def default_config_path() -> Path:
     return Path(base) / "syncd" / "syncd.toml"
 
 
-def parse_duration(text: str) -> timedelta:
-    """Parse ``"90s"``, ``"5m"``, ``"48h"``, ``"3d"``, ``"2w"`` or combinations (``"1h30m"``)."""
-    compact = text.strip().lower()
-    parts = _DURATION.findall(compact)
-    if not compact or _DURATION.sub("", compact).strip():
-        raise ValueError(f"{text!r} is not a duration (use e.g. 90s, 5m, 48h, 3d, 2w, 1h30m)")
-    try:
-        return sum((timedelta(**{_UNITS[unit]: int(n)}) for n, unit in parts), timedelta())
-    except OverflowError:
-        raise ValueError(f"{text!r} is too long a duration") from None
-
-
-class _Reader:
-    """Collects problems while reading typed values out of parsed TOML tables."""
-
-    def __init__(self, source: Path) -> None:
-        self.source = source
-        self.problems: list[ConfigProblem] = []
-
-    def problem(self, key: str, message: str) -> None:
-        self.problems.append(ConfigProblem(self.source, key, message))
-
-    def table(self, data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-        value = data.get(key, {})
-        if isinstance(value, Mapping):
-            return value
-        self.problem(key, f"must be a table, got {type(value).__name__}")
-        return {}
-
-    def known(self, data: Mapping[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
-        for key in data:
-            if key not in allowed:
-                close = difflib.get_close_matches(key, allowed, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                self.problem(f"{prefix}{key}", f"unknown key{hint}")
-
-    def typed(self, data: Mapping[str, Any], key: str, where: str, kind: type[T], default: T) -> T:
-        value = data.get(key, default)
-        if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
-            return value
-        self.problem(where, f"must be {kind.__name__}, got {value!r}")
-        return default
-
-    def converted(
-        self, data: Mapping[str, Any], key: str, where: str, convert: Callable[[str], T], default: T
-    ) -> T:
-        if key not in data:
-            return default
-        raw = data[key]
-        if not isinstance(raw, str):
-            self.problem(where, f"must be a string, got {raw!r}")
-            return default
-        try:
-            return convert(raw)
-        except (ValueError, KeyError) as error:
-            self.problem(where, str(error))
-            return default
-
-    def path(self, data: Mapping[str, Any], key: str, where: str, default: str) -> Path:
-        text = self.typed(data, key, where, str, default)
-        path = Path(text).expanduser()
-        return path if path.is_absolute() else self.source.parent / path
-
-
 def load_config(path: Path) -> Config:
     """Read and validate the configuration file; raise ``ConfigError`` listing every problem."""
     try:
@@ -188,13 +127,24 @@ def load_config(path: Path) -> Config:
         raise ConfigError([ConfigProblem(path, "", f"cannot read: {error}")]) from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError([ConfigProblem(path, "", f"invalid TOML: {error}")]) from None
-    return _build(data, _Reader(path.resolve()))
+    return _build(data, Reader(path.resolve()))
 
 
-_TOP_LEVEL = ("state", "audit", "daemon", "owner", "calendars", "notes")
+_TOP_LEVEL = (
+    "state",
+    "audit",
+    "daemon",
+    "owner",
+    "calendars",
+    "notes",
+    "policy",
+    "pricing",
+    "clients",
+    "rebooking",
+)
 
 
-def _build(data: Mapping[str, Any], reader: _Reader) -> Config:
+def _build(data: Mapping[str, Any], reader: Reader) -> Config:
     reader.known(data, _TOP_LEVEL, "")
     state = reader.table(data, "state")
     reader.known(state, ("path",), "state.")
@@ -204,6 +154,7 @@ def _build(data: Mapping[str, Any], reader: _Reader) -> Config:
     owner = _owner(reader.table(data, "owner"), reader)
     calendars = tuple(_calendars(data.get("calendars", []), reader))
     notes = _notes(reader.table(data, "notes"), calendars, reader)
+    rules = parse_rules(data, owner.emails, reader)
     config = Config(
         path=reader.source,
         state_path=reader.path(state, "path", "state.path", "var/state.db"),
@@ -212,6 +163,7 @@ def _build(data: Mapping[str, Any], reader: _Reader) -> Config:
         owner=owner,
         calendars=calendars,
         notes_calendar=notes,
+        rules=rules,
     )
     _check_connectors(config, reader)
     if reader.problems:
@@ -219,29 +171,18 @@ def _build(data: Mapping[str, Any], reader: _Reader) -> Config:
     return config
 
 
-def _daemon(table: Mapping[str, Any], reader: _Reader) -> DaemonConfig:
+def _daemon(table: Mapping[str, Any], reader: Reader) -> DaemonConfig:
     keys = ("poll_interval", "horizon_past", "horizon_future")
     reader.known(table, keys, "daemon.")
     default = DaemonConfig()
     values = {
-        key: reader.converted(
-            table, key, f"daemon.{key}", _positive_duration, getattr(default, key)
-        )
+        key: reader.converted(table, key, f"daemon.{key}", positive_duration, getattr(default, key))
         for key in keys
     }
     return DaemonConfig(**values)
 
 
-def _positive_duration(text: str) -> timedelta:
-    value = parse_duration(text)
-    if value <= timedelta():
-        raise ValueError(f"{text!r} must be longer than zero")
-    if value > _MAX_DURATION:
-        raise ValueError(f"{text!r} is too long (at most {_MAX_DURATION.days}d)")
-    return value
-
-
-def _owner(table: Mapping[str, Any], reader: _Reader) -> OwnerConfig:
+def _owner(table: Mapping[str, Any], reader: Reader) -> OwnerConfig:
     reader.known(table, ("emails", "timezone", "working_hours"), "owner.")
     emails = reader.typed(table, "emails", "owner.emails", list, [])
     if not all(isinstance(e, str) and "@" in e for e in emails):
@@ -266,7 +207,7 @@ def _zone(name: str) -> ZoneInfo:
 
 
 def _working_hours(
-    table: Mapping[str, Any], reader: _Reader
+    table: Mapping[str, Any], reader: Reader
 ) -> Iterator[tuple[str, tuple[time, time]]]:
     reader.known(table, WEEKDAYS, "owner.working_hours.")
     for day in WEEKDAYS:
@@ -292,7 +233,7 @@ def _hours(text: str) -> tuple[time, time]:
 _CALENDAR_KEYS = ("name", "connector", "poll_interval")
 
 
-def _calendars(raw: Any, reader: _Reader) -> Iterator[CalendarConfig]:
+def _calendars(raw: Any, reader: Reader) -> Iterator[CalendarConfig]:
     if not isinstance(raw, list):
         reader.problem("calendars", "must be an array of tables ([[calendars]])")
         return
@@ -312,7 +253,7 @@ def _calendars(raw: Any, reader: _Reader) -> Iterator[CalendarConfig]:
         if not connector:
             reader.problem(f"{where}.connector", "is required")
         interval = reader.converted(
-            table, "poll_interval", f"{where}.poll_interval", _positive_duration, None
+            table, "poll_interval", f"{where}.poll_interval", positive_duration, None
         )
         options = {k: v for k, v in table.items() if k not in _CALENDAR_KEYS}
         yield CalendarConfig(
@@ -326,7 +267,7 @@ def _calendars(raw: Any, reader: _Reader) -> Iterator[CalendarConfig]:
 
 
 def _notes(
-    table: Mapping[str, Any], calendars: tuple[CalendarConfig, ...], reader: _Reader
+    table: Mapping[str, Any], calendars: tuple[CalendarConfig, ...], reader: Reader
 ) -> str | None:
     reader.known(table, ("calendar",), "notes.")
     name = table.get("calendar")
@@ -338,7 +279,7 @@ def _notes(
     return name
 
 
-def _check_connectors(config: Config, reader: _Reader) -> None:
+def _check_connectors(config: Config, reader: Reader) -> None:
     """Let each calendar's connector validate its own options (no I/O)."""
     for calendar in config.calendars:
         if not calendar.connector:
