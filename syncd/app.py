@@ -12,12 +12,19 @@ from syncd.connector import Connector, connector_class
 from syncd.engine import Engine
 from syncd.store import SQLiteStore
 
-__all__ = ["open_engine", "watched_calendars"]
+__all__ = ["cycled_calendars", "open_engine", "watched_calendars"]
 
 
 def watched_calendars(config: Config) -> list[str]:
     """Calendars whose changes syncd reports: every calendar except the notes calendar."""
     return [c.name for c in config.calendars if c.name != config.notes_calendar]
+
+
+def cycled_calendars(config: Config) -> list[str]:
+    """Every calendar a cycle visits: the watched ones, then the notes calendar (read for the
+    owner's markers on notes, never for changes)."""
+    notes = [config.notes_calendar] if config.notes_calendar else []
+    return watched_calendars(config) + notes
 
 
 def build_connectors(config: Config) -> dict[str, Connector]:

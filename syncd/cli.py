@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from syncd.app import open_engine, watched_calendars
+from syncd.app import cycled_calendars, open_engine
 from syncd.audit import Anchor, verify
 from syncd.config import Config, default_config_path, load_config
 from syncd.daemon import CalendarOutcome, Daemon, run_cycles
@@ -182,7 +182,7 @@ def _clock(args: argparse.Namespace) -> Callable[[], datetime]:
 def _once(args: argparse.Namespace) -> int:
     config = _config(args, create_default=True)
     with open_engine(config, _clock(args)) as engine:
-        outcomes = run_cycles(engine, watched_calendars(config))
+        outcomes = run_cycles(engine, cycled_calendars(config))
     for outcome in outcomes:
         _print_outcome(outcome)
     return EXIT_FAILURE if any(o.error for o in outcomes) else EXIT_OK
@@ -203,6 +203,11 @@ def _print_outcome(outcome: CalendarOutcome) -> None:
         print(f"  {_describe(change)}")
     for error in report.new_errors:
         print(f"  skipped {error.href}: {error.reason}")
+    for verdict in report.verdicts:
+        fee = "" if verdict.fee is None else f", fee {verdict.fee}"
+        waived = " (waived)" if verdict.waived else ""
+        deposit = "" if verdict.deposit is None else f", deposit {verdict.deposit.value}"
+        print(f"  verdict {verdict.kind.value}{waived}: {verdict.client_name}{fee}{deposit}")
 
 
 def _describe(change: Change) -> str:
@@ -216,7 +221,7 @@ def _describe(change: Change) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     config = _config(args, create_default=True)
-    calendars = watched_calendars(config)
+    calendars = cycled_calendars(config)
     intervals = {c.name: c.poll_interval or config.daemon.poll_interval for c in config.calendars}
     with open_engine(config, _clock(args)) as engine:
         daemon = Daemon(engine, calendars, intervals)

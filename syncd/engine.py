@@ -23,9 +23,13 @@ from syncd.connector import Connector, Delta
 from syncd.diff import diff
 from syncd.errors import CursorExpired
 from syncd.faults import crash_point
+from syncd.judge import Judge, PolicyStep, write_record
+from syncd.ledger import OutboxRow
 from syncd.model import Change, Instance, InstanceKey, format_when
 from syncd.normalize import Horizon, ParseError, normalize_object
+from syncd.outbox import drain
 from syncd.store import CalendarState, CycleCommit, ItemErrorRow, Store, StoredObject
+from syncd.verdict import Verdict
 
 __all__ = ["MASS_REMOVAL_SHARE", "CycleReport", "Engine"]
 
@@ -44,6 +48,7 @@ class CycleReport:
     baseline: bool
     changes: tuple[Change, ...]
     new_errors: tuple[ItemErrorRow, ...]
+    verdicts: tuple[Verdict, ...]
     instance_count: int
     read: int
     removed: int
@@ -82,6 +87,7 @@ class Engine:
         self.connectors = connectors
         self.clock = clock
         self._commit_lock = threading.RLock()
+        self.judge = Judge(config, store)
 
     def recover(self) -> list[int]:
         """Drop audit records of a cycle that never committed; record that it happened."""
@@ -118,7 +124,8 @@ class Engine:
         window = horizon if state.horizon is None else horizon.intersect(Horizon(*state.horizon))
         baseline = state.baseline_at is None
         old, new = self._instances(work)
-        changes = () if baseline else tuple(diff(old, new, window))
+        notes = name == self.config.notes_calendar
+        changes = () if baseline or notes else tuple(diff(old, new, window))
         count = (
             state.instance_count
             + _count(work.fresh.values())
@@ -126,7 +133,9 @@ class Engine:
                 work.stored[h] for h in set(work.fresh) | set(work.removed) if h in work.stored
             )
         )
-        records = self._records(name, work, changes, now, baseline, count, resynced)
+        step = self._policy(name, work, changes, now, notes)
+        records = self._records(name, work, changes, now, baseline and not notes, count, resynced)
+        records.extend(step.records)
         commit = CycleCommit(
             calendar=name,
             at=now,
@@ -138,8 +147,11 @@ class Engine:
             errors=work.new_errors,
             cleared_errors=work.cleared,
             baseline=baseline,
+            ledger=step.ledger,
         )
         self._append_and_commit(records, now, commit)
+        crash_point("after-cycle-commit")
+        self.drain()
         for change in changes:
             log.info("change", calendar=name, change=change.kind.value, uid=change.uid)
         return CycleReport(
@@ -147,11 +159,44 @@ class Engine:
             baseline=baseline,
             changes=changes,
             new_errors=tuple(work.new_errors),
+            verdicts=tuple(step.ledger.verdicts),
             instance_count=count,
             read=len(delta.upserts),
             removed=len(work.removed),
             resynced=resynced,
         )
+
+    def _policy(
+        self, name: str, work: _Work, changes: Sequence[Change], now: datetime, notes: bool
+    ) -> PolicyStep:
+        if notes:
+            return self.judge.on_notes(work.fresh.values(), now)
+        owners = {i.uid: o.href for o in work.fresh.values() for i in o.instances}
+        gone = [work.stored[h] for h in work.removed if h in work.stored]
+        return self.judge.on_changes(
+            name,
+            changes,
+            work.fresh.values(),
+            gone,
+            now,
+            changed_at=lambda change: _changed_at(change, now),
+            href_of=owners.get,
+        )
+
+    def drain(self) -> None:
+        """Perform the pending calendar writes; each outcome is audited and recorded."""
+        drain(self.store.outbox("pending"), self.connectors, self._finish_write)
+
+    def _finish_write(self, row: OutboxRow, status: str, error: str | None) -> None:
+        record = write_record(row, "applied" if status == "done" else "failed", error)
+        if status == "pending":
+            record["retry"] = True
+        with self._commit_lock:
+            now = self.clock()
+            sealed, anchor = seal([record], self.store.audit_anchor(), now)
+            self.audit.append(sealed)
+            crash_point("after-write-audit")
+            self.store.finish_write(row.key, status, now, error, anchor)
 
     def _list(
         self, name: str, connector: Connector, cursor: str | None, known: Mapping[str, str]
@@ -288,8 +333,7 @@ class Engine:
         return records
 
     def _change_record(self, name: str, change: Change, now: datetime) -> dict[str, object]:
-        after = change.after
-        changed_at = after.modified if after is not None and after.modified else now
+        changed_at = _changed_at(change, now)
         subject = change.after or change.before
         people = subject.attendees if subject is not None else ()
         owner = set(self.config.owner.emails)
@@ -333,6 +377,12 @@ def _as_removals(delta: Delta, known: Mapping[str, str]) -> Delta:
         full=False,
         failures=delta.failures,
     )
+
+
+def _changed_at(change: Change, now: datetime) -> datetime:
+    """The provider's modification time of the change when known, else detection time."""
+    after = change.after
+    return after.modified if after is not None and after.modified else now
 
 
 def _count(objects: Iterable[StoredObject]) -> int:

@@ -102,8 +102,9 @@ class LedgerChanges:
     outbox: list[OutboxRow] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.verdicts or self.timers_set or self.timers_cleared or self.kept
-                    or self.outbox)
+        return bool(
+            self.verdicts or self.timers_set or self.timers_cleared or self.kept or self.outbox
+        )
 
 
 def _when(value: object) -> str | None:
@@ -152,20 +153,34 @@ def _money_from(value: dict[str, str] | None) -> Money | None:
 
 def verdict_from_json(data: dict[str, Any]) -> Verdict:
     """Inverse of :func:`verdict_to_json`."""
+
     def when(key: str) -> Any:
         return parse_when(data[key]) if data.get(key) else None
 
     return Verdict(
-        key=data["key"], kind=VerdictKind(data["verdict"]), calendar=data["calendar"],
-        uid=data["uid"], instance=data["instance"], client=data["client"],
-        client_name=data["client_name"], start=when("start"), end=when("end"),
-        new_start=when("new_start"), summary=data["summary"], decided_at=when("decided_at"),
-        notice_hours=data["notice_hours"], actor=Actor(data["actor"]),
-        actor_evidence=data["actor_evidence"], fee=_money_from(data["fee"]),
+        key=data["key"],
+        kind=VerdictKind(data["verdict"]),
+        calendar=data["calendar"],
+        uid=data["uid"],
+        instance=data["instance"],
+        client=data["client"],
+        client_name=data["client_name"],
+        start=when("start"),
+        end=when("end"),
+        new_start=when("new_start"),
+        summary=data["summary"],
+        decided_at=when("decided_at"),
+        notice_hours=data["notice_hours"],
+        actor=Actor(data["actor"]),
+        actor_evidence=data["actor_evidence"],
+        fee=_money_from(data["fee"]),
         deposit=Deposit(data["deposit"]) if data["deposit"] else None,
         deposit_amount=_money_from(data["deposit_amount"]),
-        deposit_deadline=when("deposit_deadline"), waived=data["waived"],
-        waive_reason=data["waive_reason"], rule=data["rule"], important=data["important"],
+        deposit_deadline=when("deposit_deadline"),
+        waived=data["waived"],
+        waive_reason=data["waive_reason"],
+        rule=data["rule"],
+        important=data["important"],
         remote=data["remote"],
     )
 
@@ -188,8 +203,10 @@ def apply_ledger(db: sqlite3.Connection, changes: LedgerChanges, at: datetime) -
         "INSERT INTO timers (calendar, uid, instance, client, href, due) VALUES (?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (calendar, uid, instance, client) DO UPDATE SET href = excluded.href,"
         " due = excluded.due",
-        [(t.calendar, t.uid, t.instance, t.client, t.href, t.due.isoformat())
-         for t in changes.timers_set],
+        [
+            (t.calendar, t.uid, t.instance, t.client, t.href, t.due.isoformat())
+            for t in changes.timers_set
+        ],
     )
     db.executemany(
         "INSERT INTO kept (calendar, uid, instance, client, start) VALUES (?, ?, ?, ?, ?)"
@@ -200,17 +217,37 @@ def apply_ledger(db: sqlite3.Connection, changes: LedgerChanges, at: datetime) -
     db.executemany(
         "INSERT INTO outbox (key, seq, calendar, action, href, payload, status, created_at,"
         " updated_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?) ON CONFLICT (key) DO NOTHING",
-        [(o.key, start + i + 1, o.calendar, o.action, o.href, json.dumps(o.payload),
-          at.isoformat(), at.isoformat()) for i, o in enumerate(changes.outbox)],
+        [
+            (
+                o.key,
+                start + i + 1,
+                o.calendar,
+                o.action,
+                o.href,
+                json.dumps(o.payload),
+                at.isoformat(),
+                at.isoformat(),
+            )
+            for i, o in enumerate(changes.outbox)
+        ],
     )
 
 
 def _verdict_row(v: Verdict) -> tuple[Any, ...]:
-    return (v.key, v.calendar, v.uid, v.instance, v.client, v.kind.value,
-            v.decided_at.isoformat(), format_when(v.start), int(v.waived),
-            v.deposit.value if v.deposit else None,
-            v.deposit_deadline.isoformat() if v.deposit_deadline else None,
-            json.dumps(verdict_to_json(v)))
+    return (
+        v.key,
+        v.calendar,
+        v.uid,
+        v.instance,
+        v.client,
+        v.kind.value,
+        v.decided_at.isoformat(),
+        format_when(v.start),
+        int(v.waived),
+        v.deposit.value if v.deposit else None,
+        v.deposit_deadline.isoformat() if v.deposit_deadline else None,
+        json.dumps(verdict_to_json(v)),
+    )
 
 
 def verdict_rows(rows: Sequence[Sequence[Any]]) -> list[Verdict]:
@@ -220,6 +257,16 @@ def verdict_rows(rows: Sequence[Sequence[Any]]) -> list[Verdict]:
 
 def outbox_rows(rows: Sequence[Sequence[Any]]) -> list[OutboxRow]:
     """Decode outbox rows (key, calendar, action, href, payload, status, attempts, error)."""
-    return [OutboxRow(key=r[0], calendar=r[1], action=r[2], href=r[3],
-                      payload=json.loads(r[4]), status=r[5], attempts=r[6], last_error=r[7])
-            for r in rows]
+    return [
+        OutboxRow(
+            key=r[0],
+            calendar=r[1],
+            action=r[2],
+            href=r[3],
+            payload=json.loads(r[4]),
+            status=r[5],
+            attempts=r[6],
+            last_error=r[7],
+        )
+        for r in rows
+    ]

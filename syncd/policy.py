@@ -113,11 +113,17 @@ def _partstat(instance: Instance | None, client: str, rules: OwnerPolicy) -> str
     return None
 
 
-def _attribute(change: Change, client: str, rules: OwnerPolicy, policy: PolicySettings,
-               ) -> tuple[Actor, str]:
+def _attribute(
+    change: Change,
+    client: str,
+    rules: OwnerPolicy,
+    policy: PolicySettings,
+) -> tuple[Actor, str]:
     """Who made a change, and the evidence."""
-    if _partstat(change.after, client, rules) == "DECLINED" and _partstat(
-        change.before, client, rules) != "DECLINED":
+    if (
+        _partstat(change.after, client, rules) == "DECLINED"
+        and _partstat(change.before, client, rules) != "DECLINED"
+    ):
         return Actor.CLIENT, "the client declined"
     subject = change.after or change.before
     assert subject is not None
@@ -168,13 +174,23 @@ def change_verdict(
     if change.kind is ChangeKind.RESPONSE_CHANGED:
         actor, evidence = Actor.CLIENT, "the client declined"
     detail = format_when(before.start) + (
-        f"->{format_when(change.after.start)}" if family == "move" and change.after else "")
+        f"->{format_when(change.after.start)}" if family == "move" and change.after else ""
+    )
     base = Verdict(
         key=verdict_key(appointment.calendar, change.uid, _rid(change), family, detail),
         kind=VerdictKind.CANCELLATION if family == "cancel" else VerdictKind.MOVE,
-        calendar=appointment.calendar, uid=change.uid, instance=_rid(change), client=client,
-        client_name=appointment.client_name, start=before.start, end=before.end,
-        summary=before.summary, decided_at=now, rule="", actor=actor, actor_evidence=evidence,
+        calendar=appointment.calendar,
+        uid=change.uid,
+        instance=_rid(change),
+        client=client,
+        client_name=appointment.client_name,
+        start=before.start,
+        end=before.end,
+        summary=before.summary,
+        decided_at=now,
+        rule="",
+        actor=actor,
+        actor_evidence=evidence,
         notice_hours=_notice_hours(before.start, changed_at, zone),
         new_start=change.after.start if family == "move" and change.after else None,
         important=has_marker(before, policy.important_markers) is not None
@@ -183,7 +199,8 @@ def change_verdict(
     )
     judged = _judge(base, rules, policy, zone, history)
     marker = has_marker(change.after, policy.waive_markers) or has_marker(
-        change.before, policy.waive_markers)
+        change.before, policy.waive_markers
+    )
     if marker and judged.fee is not None and not judged.waived:
         judged = waive(judged, f"marked '{marker}' on the event")
     return judged
@@ -193,8 +210,13 @@ def _rid(change: Change) -> str | None:
     return None if change.recurrence_id is None else format_when(change.recurrence_id)
 
 
-def _judge(base: Verdict, rules: OwnerPolicy, policy: PolicySettings, zone: ZoneInfo,
-           history: Sequence[PastVerdict]) -> Verdict:
+def _judge(
+    base: Verdict,
+    rules: OwnerPolicy,
+    policy: PolicySettings,
+    zone: ZoneInfo,
+    history: Sequence[PastVerdict],
+) -> Verdict:
     """Apply the policy to a verdict whose facts (actor, notice, times) are set."""
     if base.actor is Actor.OWNER:
         return replace(base, rule="changed by the owner: no fee")
@@ -215,13 +237,22 @@ def _window(policy: PolicySettings, attr: str) -> str:
     return f"{hours:g} h"
 
 
-def _late_cancellation(base: Verdict, policy: PolicySettings, price: Money,
-                       deposit: Money | None, history: Sequence[PastVerdict]) -> Verdict:
-    rule = (f"cancelled with {base.notice_hours:g} h notice, less than the "
-            f"{_window(policy, 'late_cancel_window')} window: late cancellation fee "
-            f"{_fee_text(policy.late_cancel_fee.percent)}")
+def _late_cancellation(
+    base: Verdict,
+    policy: PolicySettings,
+    price: Money,
+    deposit: Money | None,
+    history: Sequence[PastVerdict],
+) -> Verdict:
+    rule = (
+        f"cancelled with {base.notice_hours:g} h notice, less than the "
+        f"{_window(policy, 'late_cancel_window')} window: late cancellation fee "
+        f"{_fee_text(policy.late_cancel_fee.percent)}"
+    )
     verdict = replace(
-        base, kind=VerdictKind.LATE_CANCELLATION, rule=rule,
+        base,
+        kind=VerdictKind.LATE_CANCELLATION,
+        rule=rule,
         fee=None if base.awaits_owner else policy.late_cancel_fee.of(price),
         deposit=Deposit.FORFEITED if deposit and not base.awaits_owner else None,
         deposit_amount=deposit,
@@ -230,8 +261,11 @@ def _late_cancellation(base: Verdict, policy: PolicySettings, price: Money,
         return replace(verdict, rule=rule + "; no fee until the owner says who cancelled")
     forgiven = _grace_used(base.decided_at, history)
     if forgiven < policy.grace_late_cancels:
-        return waive(verdict, f"grace: {forgiven + 1} of {policy.grace_late_cancels} late "
-                              "cancellations forgiven per 365 days")
+        return waive(
+            verdict,
+            f"grace: {forgiven + 1} of {policy.grace_late_cancels} late "
+            "cancellations forgiven per 365 days",
+        )
     return verdict
 
 
@@ -241,32 +275,44 @@ def _fee_text(percent: object) -> str:
 
 def _grace_used(now: datetime, history: Sequence[PastVerdict]) -> int:
     return sum(
-        1 for past in history
-        if past.kind is VerdictKind.LATE_CANCELLATION and now - past.decided_at < _YEAR
-        and past.waive_reason is not None and past.waive_reason.startswith("grace")
+        1
+        for past in history
+        if past.kind is VerdictKind.LATE_CANCELLATION
+        and now - past.decided_at < _YEAR
+        and past.waive_reason is not None
+        and past.waive_reason.startswith("grace")
     )
 
 
-def _late_move(base: Verdict, policy: PolicySettings, price: Money, deposit: Money | None,
-               zone: ZoneInfo) -> Verdict:
-    lead = (f"moved with {base.notice_hours:g} h notice, less than the "
-            f"{_window(policy, 'late_move_window')} window")
+def _late_move(
+    base: Verdict, policy: PolicySettings, price: Money, deposit: Money | None, zone: ZoneInfo
+) -> Verdict:
+    lead = (
+        f"moved with {base.notice_hours:g} h notice, less than the "
+        f"{_window(policy, 'late_move_window')} window"
+    )
     verdict = replace(base, kind=VerdictKind.LATE_MOVE)
     if base.awaits_owner:
         return replace(verdict, rule=lead + "; no fee until the owner says who moved it")
     if policy.late_move is LateMove.FEE:
-        return replace(verdict, rule=lead + ": late move fee, as for a late cancellation",
-                       fee=policy.late_cancel_fee.of(price))
+        return replace(
+            verdict,
+            rule=lead + ": late move fee, as for a late cancellation",
+            fee=policy.late_cancel_fee.of(price),
+        )
     if policy.late_move is LateMove.DEPOSIT_RULE and deposit is not None:
         return _deposit_by_new_start(replace(verdict, rule=lead), policy, deposit, zone)
     return replace(verdict, rule=lead + ": late moves are free under this policy")
 
 
-def _timely_change(base: Verdict, policy: PolicySettings, deposit: Money | None,
-                   zone: ZoneInfo, what: str) -> Verdict:
-    rule = (f"{what} with {base.notice_hours:g} h notice, at least the "
-            f"{_window(policy, 'late_cancel_window' if what == 'cancellation' else 'late_move_window')}"
-            " window: no fee")
+def _timely_change(
+    base: Verdict, policy: PolicySettings, deposit: Money | None, zone: ZoneInfo, what: str
+) -> Verdict:
+    rule = (
+        f"{what} with {base.notice_hours:g} h notice, at least the "
+        f"{_window(policy, 'late_cancel_window' if what == 'cancellation' else 'late_move_window')}"
+        " window: no fee"
+    )
     verdict = replace(base, rule=rule)
     if deposit is None or base.awaits_owner:
         return verdict
@@ -274,28 +320,35 @@ def _timely_change(base: Verdict, policy: PolicySettings, deposit: Money | None,
         return _deposit_by_new_start(verdict, policy, deposit, zone)
     deadline = _instant(base.start, zone) + policy.rebook_within
     return replace(
-        verdict, deposit=Deposit.PENDING, deposit_amount=deposit, deposit_deadline=deadline,
+        verdict,
+        deposit=Deposit.PENDING,
+        deposit_amount=deposit,
+        deposit_deadline=deadline,
         rule=rule + f"; the deposit is kept as credit if a new appointment starting within "
-                    f"{policy.rebook_within.days} d of the original is booked",
+        f"{policy.rebook_within.days} d of the original is booked",
     )
 
 
-def _deposit_by_new_start(verdict: Verdict, policy: PolicySettings, deposit: Money,
-                          zone: ZoneInfo) -> Verdict:
+def _deposit_by_new_start(
+    verdict: Verdict, policy: PolicySettings, deposit: Money, zone: ZoneInfo
+) -> Verdict:
     assert verdict.new_start is not None
     gap = abs(_instant(verdict.new_start, zone) - _instant(verdict.start, zone))
     within = gap <= policy.rebook_within
     outcome = Deposit.KEPT_AS_CREDIT if within else Deposit.FORFEITED
     because = "within" if within else "more than"
     return replace(
-        verdict, deposit=outcome, deposit_amount=deposit,
+        verdict,
+        deposit=outcome,
+        deposit_amount=deposit,
         rule=verdict.rule + f"; the new time is {because} {policy.rebook_within.days} d of the "
-                            f"original: deposit {outcome.value.replace('_', ' ')}",
+        f"original: deposit {outcome.value.replace('_', ' ')}",
     )
 
 
-def resolve_deposit(verdict: Verdict, *, rebooked_start: When | None, now: datetime,
-                    zone: ZoneInfo) -> Verdict | None:
+def resolve_deposit(
+    verdict: Verdict, *, rebooked_start: When | None, now: datetime, zone: ZoneInfo
+) -> Verdict | None:
     """Resolve a pending deposit: kept as credit when the client's new appointment starts
     within the window of the original start, forfeited once the deadline has passed."""
     if verdict.deposit is not Deposit.PENDING or verdict.deposit_deadline is None:
@@ -303,12 +356,19 @@ def resolve_deposit(verdict: Verdict, *, rebooked_start: When | None, now: datet
     window = verdict.deposit_deadline - _instant(verdict.start, zone)
     if rebooked_start is not None:
         if abs(_instant(rebooked_start, zone) - _instant(verdict.start, zone)) <= window:
-            return replace(verdict, deposit=Deposit.KEPT_AS_CREDIT, rule=verdict.rule
-                           + f"; rebooked for {format_when(rebooked_start)}: deposit kept as credit")
+            return replace(
+                verdict,
+                deposit=Deposit.KEPT_AS_CREDIT,
+                rule=verdict.rule
+                + f"; rebooked for {format_when(rebooked_start)}: deposit kept as credit",
+            )
         return None
     if now >= verdict.deposit_deadline:
-        return replace(verdict, deposit=Deposit.FORFEITED, rule=verdict.rule
-                       + "; no new appointment in time: deposit forfeited")
+        return replace(
+            verdict,
+            deposit=Deposit.FORFEITED,
+            rule=verdict.rule + "; no new appointment in time: deposit forfeited",
+        )
     return None
 
 
@@ -331,34 +391,50 @@ def attendance_verdict(
     attended = has_marker(instance, policy.attended_markers)
     rid = None if instance.recurrence_id is None else format_when(instance.recurrence_id)
     base = Verdict(
-        key=verdict_key(appointment.calendar, instance.uid, rid, "attendance",
-                        format_when(instance.start)),
-        kind=VerdictKind.ATTENDED, calendar=appointment.calendar, uid=instance.uid,
-        instance=rid, client=client, client_name=appointment.client_name,
-        start=instance.start, end=instance.end, summary=instance.summary, decided_at=now,
-        rule="", actor=Actor.OWNER, actor_evidence="",
+        key=verdict_key(
+            appointment.calendar, instance.uid, rid, "attendance", format_when(instance.start)
+        ),
+        kind=VerdictKind.ATTENDED,
+        calendar=appointment.calendar,
+        uid=instance.uid,
+        instance=rid,
+        client=client,
+        client_name=appointment.client_name,
+        start=instance.start,
+        end=instance.end,
+        summary=instance.summary,
+        decided_at=now,
+        rule="",
+        actor=Actor.OWNER,
+        actor_evidence="",
     )
     if no_show:
         price = rules.price_for(client)
         deposit = None if policy.deposit.is_zero else policy.deposit.of(price)
         verdict = replace(
-            base, kind=VerdictKind.NO_SHOW, actor=Actor.CLIENT,
+            base,
+            kind=VerdictKind.NO_SHOW,
+            actor=Actor.CLIENT,
             actor_evidence=f"the owner marked '{no_show}'",
             rule=f"no-show fee {_fee_text(policy.no_show_fee.percent)}",
             fee=policy.no_show_fee.of(price),
-            deposit=Deposit.FORFEITED if deposit else None, deposit_amount=deposit,
+            deposit=Deposit.FORFEITED if deposit else None,
+            deposit_amount=deposit,
         )
         waiver = has_marker(instance, policy.waive_markers)
         return waive(verdict, f"marked '{waiver}' on the event") if waiver else verdict
     if attended:
-        return replace(base, actor_evidence=f"the owner marked '{attended}'",
-                       rule="attended: no fee")
+        return replace(
+            base, actor_evidence=f"the owner marked '{attended}'", rule="attended: no fee"
+        )
     if inferred:
         return replace(
-            base, kind=VerdictKind.POSSIBLE_NO_SHOW, actor=Actor.UNKNOWN,
+            base,
+            kind=VerdictKind.POSSIBLE_NO_SHOW,
+            actor=Actor.UNKNOWN,
             actor_evidence="the client never accepted or declined the appointment",
             rule="possible no-show: please confirm with a 'no-show' or 'attended' marker; "
-                 "no fee until then",
+            "no fee until then",
         )
     return None
 
@@ -368,15 +444,31 @@ def waive(verdict: Verdict, reason: str) -> Verdict:
     return replace(verdict, waived=True, waive_reason=reason)
 
 
-def with_actor(verdict: Verdict, actor: Actor, evidence: str, *, rules: OwnerPolicy,
-               zone: ZoneInfo, history: Sequence[PastVerdict]) -> Verdict:
+def with_actor(
+    verdict: Verdict,
+    actor: Actor,
+    evidence: str,
+    *,
+    rules: OwnerPolicy,
+    zone: ZoneInfo,
+    history: Sequence[PastVerdict],
+) -> Verdict:
     """Judge a verdict again once the owner said who made the change."""
     policy = rules.policy_for(verdict.client)
-    base = replace(verdict, actor=actor, actor_evidence=evidence, fee=None, deposit=None,
-                   deposit_amount=None, deposit_deadline=None, waived=False, waive_reason=None,
-                   kind=VerdictKind.CANCELLATION if verdict.kind in (
-                       VerdictKind.CANCELLATION, VerdictKind.LATE_CANCELLATION)
-                   else VerdictKind.MOVE)
+    base = replace(
+        verdict,
+        actor=actor,
+        actor_evidence=evidence,
+        fee=None,
+        deposit=None,
+        deposit_amount=None,
+        deposit_deadline=None,
+        waived=False,
+        waive_reason=None,
+        kind=VerdictKind.CANCELLATION
+        if verdict.kind in (VerdictKind.CANCELLATION, VerdictKind.LATE_CANCELLATION)
+        else VerdictKind.MOVE,
+    )
     return _judge(base, rules, policy, zone, history)
 
 

@@ -197,8 +197,9 @@ class Store(ABC):
         """Outbox rows in that status, in the order they were intended."""
 
     @abstractmethod
-    def finish_write(self, key: str, status: str, at: datetime, error: str | None,
-                     anchor: Anchor) -> None:
+    def finish_write(
+        self, key: str, status: str, at: datetime, error: str | None, anchor: Anchor
+    ) -> None:
         """Record a write's outcome and move the audit anchor, atomically."""
 
     @abstractmethod
@@ -552,19 +553,27 @@ class SQLiteStore(Store):
         """See :meth:`Store.verdicts`."""
         if client is None:
             return verdict_rows(self._query("SELECT payload FROM verdicts ORDER BY decided_at"))
-        return verdict_rows(self._query(
-            "SELECT payload FROM verdicts WHERE client = ? ORDER BY decided_at", (client,)))
+        return verdict_rows(
+            self._query(
+                "SELECT payload FROM verdicts WHERE client = ? ORDER BY decided_at", (client,)
+            )
+        )
 
     def pending_deposits(self) -> list[Verdict]:
         """See :meth:`Store.pending_deposits`."""
-        return verdict_rows(self._query(
-            "SELECT payload FROM verdicts WHERE deposit = 'pending' ORDER BY deposit_deadline"))
+        return verdict_rows(
+            self._query(
+                "SELECT payload FROM verdicts WHERE deposit = 'pending' ORDER BY deposit_deadline"
+            )
+        )
 
     def due_timers(self, now: datetime) -> list[Timer]:
         """See :meth:`Store.due_timers`."""
         rows = self._query(
             "SELECT calendar, uid, instance, client, href, due FROM timers WHERE due <= ?"
-            " ORDER BY due", (now.isoformat(),))
+            " ORDER BY due",
+            (now.isoformat(),),
+        )
         return [Timer(r[0], r[1], r[2], r[3], r[4], datetime.fromisoformat(r[5])) for r in rows]
 
     def kept_starts(self, client: str | None = None) -> list[tuple[str, datetime]]:
@@ -575,18 +584,25 @@ class SQLiteStore(Store):
 
     def outbox(self, status: str = "pending") -> list[OutboxRow]:
         """See :meth:`Store.outbox`."""
-        return outbox_rows(self._query(
-            "SELECT key, calendar, action, href, payload, status, attempts, last_error"
-            " FROM outbox WHERE status = ? ORDER BY seq", (status,)))
+        return outbox_rows(
+            self._query(
+                "SELECT key, calendar, action, href, payload, status, attempts, last_error"
+                " FROM outbox WHERE status = ? ORDER BY seq",
+                (status,),
+            )
+        )
 
-    def finish_write(self, key: str, status: str, at: datetime, error: str | None,
-                     anchor: Anchor) -> None:
+    def finish_write(
+        self, key: str, status: str, at: datetime, error: str | None, anchor: Anchor
+    ) -> None:
         """See :meth:`Store.finish_write`."""
         try:
             with self._transaction() as db:
                 db.execute(
                     "UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?,"
-                    " updated_at = ? WHERE key = ?", (status, error, at.isoformat(), key))
+                    " updated_at = ? WHERE key = ?",
+                    (status, error, at.isoformat(), key),
+                )
                 self._write_anchor(db, anchor)
         except sqlite3.Error as error_:
             raise StoreError(f"state store {self.path}: {error_}") from None

@@ -69,7 +69,7 @@ def test_change_record_carries_the_contract_fields(h: Harness) -> None:
     baseline(h, a=single())
     h.put("a.ics", single("a", T + 2 * HOUR))
     h.cycle()
-    record = h.audit()[-1]
+    record = [r for r in h.audit() if r["type"] == "change"][-1]
     assert {
         k: record[k]
         for k in (
@@ -101,7 +101,8 @@ def test_changed_at_is_the_providers_modification_time(h: Harness) -> None:
     baseline(h, a=single())
     h.put("a.ics", single("a", T, "STATUS:CANCELLED", "LAST-MODIFIED:20261126T080000Z"))
     h.cycle()
-    assert h.audit()[-1]["changed_at"] == "2026-11-26T08:00:00Z"
+    [record] = [r for r in h.audit() if r["type"] == "change"]
+    assert record["changed_at"] == "2026-11-26T08:00:00Z"
 
 
 @pytest.mark.parametrize(
@@ -220,7 +221,7 @@ def test_all_day_events_stay_dates(h: Harness) -> None:
     baseline(h, d=calendar(event("d", day, day + timedelta(days=1), CLIENT)))
     h.put("d.ics", calendar(event("d", day + timedelta(days=1), day + timedelta(days=2), CLIENT)))
     h.cycle()
-    record = h.audit()[-1]
+    record = [r for r in h.audit() if r["type"] == "change"][-1]
     assert (record["change"], record["start_before"], record["start_after"]) == (
         "moved",
         "2026-12-05",
@@ -351,7 +352,7 @@ def test_audit_log_verifies_after_cycles(h: Harness) -> None:
     h.cycle()
     result = verify(h.config.audit_path, h.engine.store.audit_anchor())
     assert result.ok
-    assert result.records == 2
+    assert result.records == len(h.audit()) >= 2
 
 
 def test_state_survives_a_restart(h: Harness) -> None:

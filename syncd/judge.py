@@ -1,0 +1,469 @@
+"""One cycle's policy step: verdicts, deposit resolutions, attendance timers, owner feedback,
+and the notes and annotations they call for. Decides only: it returns ledger changes, audit
+records and outbox rows for the engine to commit in the cycle's one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from syncd.config import Config
+from syncd.insights import client_record
+from syncd.ledger import KeptRow, LedgerChanges, OutboxRow, Timer, verdict_to_json
+from syncd.model import Change, ChangeKind, Instance, format_when
+from syncd.notes import note_href, note_uid, read_note, render_booking_note, render_note
+from syncd.policy import (
+    Appointment,
+    PastVerdict,
+    appointment_clients,
+    attendance_verdict,
+    change_verdict,
+    day_start,
+    has_marker,
+    resolve_deposit,
+    waive,
+    with_actor,
+)
+from syncd.rebook import BusyIndex, Habits, busy_from_instance, find_slots
+from syncd.store import Store, StoredObject
+from syncd.verdict import Actor, ClientRecord, Deposit, Verdict
+
+__all__ = ["Judge", "PolicyStep", "write_record"]
+
+_INFER_NO_SHOW = ("NEEDS-ACTION", "DECLINED")
+_OWNER_ANSWERS = {"client": Actor.CLIENT, "me": Actor.OWNER, "owner": Actor.OWNER}
+
+
+@dataclass(slots=True)
+class PolicyStep:
+    """What the policy step of one cycle decided."""
+
+    ledger: LedgerChanges = field(default_factory=LedgerChanges)
+    records: list[dict[str, Any]] = field(default_factory=list)
+    _decided: dict[str, Verdict] = field(default_factory=dict)
+
+    def decide(self, verdict: Verdict, record_type: str, **extra: Any) -> None:
+        """Keep a new or revised verdict and its audit record."""
+        self._decided[verdict.key] = verdict
+        self.ledger.verdicts = [v for v in self.ledger.verdicts if v.key != verdict.key]
+        self.ledger.verdicts.append(verdict)
+        self.records.append({"type": record_type, **verdict_to_json(verdict), **extra})
+
+    def decided(self, key: str) -> Verdict | None:
+        """A verdict decided earlier in this cycle."""
+        return self._decided.get(key)
+
+
+class Judge:
+    """Applies the owner's policy to one calendar's cycle."""
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.rules = config.rules
+        self.zone = config.owner.timezone
+        self.owner = frozenset(config.owner.emails)
+        self._busy: BusyIndex | None = None
+
+    # --- entry points ----------------------------------------------------------------------
+
+    def on_changes(
+        self,
+        calendar: str,
+        changes: Sequence[Change],
+        fresh: Iterable[StoredObject],
+        gone: Iterable[StoredObject],
+        now: datetime,
+        changed_at: Callable[[Change], datetime],
+        href_of: Callable[[str], str | None],
+    ) -> PolicyStep:
+        """Judge a watched calendar's changes, fire its due timers and deposit deadlines."""
+        self._busy = None
+        step = PolicyStep()
+        for change in changes:
+            self._judge_change(step, calendar, change, now, changed_at(change), href_of)
+        self._set_timers(step, calendar, fresh, gone, now)
+        self._fire_timers(step, calendar, now)
+        self._expire_deposits(step, calendar, now)
+        return step
+
+    def on_notes(self, notes: Iterable[StoredObject], now: datetime) -> PolicyStep:
+        """Read the owner's markers on syncd's notes: waive, or answer who made a change."""
+        self._busy = None
+        step = PolicyStep()
+        for note in notes:
+            feedback = read_note(note.data.encode("utf-8"))
+            if feedback is None:
+                continue
+            verdict = step.decided(feedback.key) or self.store.verdict(feedback.key)
+            if verdict is None:
+                continue
+            marks = set(feedback.categories) | set(feedback.summary_markers)
+            self._apply_feedback(step, verdict, marks, now, "note")
+        return step
+
+    # --- changes ---------------------------------------------------------------------------
+
+    def _appointments(self, calendar: str, instance: Instance) -> list[Appointment]:
+        return [
+            Appointment(calendar, client, self.rules.name_for(client), instance)
+            for client in appointment_clients(instance, self.owner, self.rules)
+        ]
+
+    def _judge_change(
+        self,
+        step: PolicyStep,
+        calendar: str,
+        change: Change,
+        now: datetime,
+        changed_at: datetime,
+        href_of: Callable[[str], str | None],
+    ) -> None:
+        subject = change.before or change.after
+        assert subject is not None
+        for appointment in self._appointments(calendar, subject):
+            history = self._history(appointment.client)
+            verdict = change_verdict(
+                change,
+                appointment,
+                rules=self.rules,
+                zone=self.zone,
+                changed_at=changed_at,
+                now=now,
+                history=history,
+            )
+            if verdict is not None and self._is_new(step, verdict.key):
+                self._issue(step, verdict, now, href_of(change.uid))
+            if change.kind in (ChangeKind.CREATED, ChangeKind.MOVED) and change.after:
+                self._rebooked(step, appointment.client, change.after, now)
+            if change.kind is ChangeKind.CREATED and change.after:
+                self._flagged_booking(step, calendar, appointment.client, change.after, now)
+            if change.kind is ChangeKind.TAGS_CHANGED and change.after:
+                self._markers_changed(step, calendar, appointment.client, change.after, now)
+
+    def _is_new(self, step: PolicyStep, key: str) -> bool:
+        return step.decided(key) is None and self.store.verdict(key) is None
+
+    def _history(self, client: str) -> list[PastVerdict]:
+        return [
+            PastVerdict(v.kind, v.decided_at, v.waived, v.waive_reason)
+            for v in self.store.verdicts(client)
+        ]
+
+    def _issue(self, step: PolicyStep, verdict: Verdict, now: datetime, href: str | None) -> None:
+        step.decide(verdict, "verdict")
+        self._note(step, verdict, now)
+        if href is not None and self.config.notes_calendar is not None:
+            self._annotate(step, verdict, href)
+
+    def _rebooked(self, step: PolicyStep, client: str, booked: Instance, now: datetime) -> None:
+        """A client's new (or moved) appointment may resolve their pending deposits."""
+        for pending in self._pending(client):
+            resolved = resolve_deposit(
+                pending, rebooked_start=booked.start, now=now, zone=self.zone
+            )
+            if resolved is not None:
+                self._resolve(step, resolved, now, linked=booked)
+
+    def _pending(self, client: str | None = None) -> list[Verdict]:
+        found = {v.key: v for v in self.store.pending_deposits()}
+        return [v for v in found.values() if client is None or v.client == client]
+
+    def _resolve(
+        self, step: PolicyStep, verdict: Verdict, now: datetime, linked: Instance | None
+    ) -> None:
+        link = None if linked is None else {"uid": linked.uid, "start": format_when(linked.start)}
+        step.decide(
+            verdict,
+            "resolution",
+            resolution=verdict.deposit.value if verdict.deposit else None,
+            linked=link,
+        )
+        self._note(step, verdict, now)
+
+    def _flagged_booking(
+        self, step: PolicyStep, calendar: str, client: str, booked: Instance, now: datetime
+    ) -> None:
+        record = self._record(client, now, step)
+        if not record.flags and not record.require_deposit:
+            return
+        rid = None if booked.recurrence_id is None else format_when(booked.recurrence_id)
+        key = hashlib.sha256(f"booking|{calendar}|{booked.uid}|{rid}".encode()).hexdigest()
+        step.records.append(
+            {
+                "type": "booking_flagged",
+                "calendar": calendar,
+                "uid": booked.uid,
+                "instance": rid,
+                "client": client,
+                "flags": [f.code for f in record.flags],
+            }
+        )
+        self._queue_note_text(step, key, self._booking_note(key, client, booked, record, now))
+
+    def _markers_changed(
+        self, step: PolicyStep, calendar: str, client: str, instance: Instance, now: datetime
+    ) -> None:
+        """Markers on the appointment itself: a no-show or attended mark on an ended
+        appointment decides at once; a waive mark waives its existing verdicts."""
+        appointment = Appointment(calendar, client, self.rules.name_for(client), instance)
+        verdict = attendance_verdict(
+            appointment, rules=self.rules, now=now, zone=self.zone, inferred=False
+        )
+        if verdict is not None:
+            existing = step.decided(verdict.key) or self.store.verdict(verdict.key)
+            if existing is None:
+                self._issue(step, verdict, now, None)
+            elif existing.kind != verdict.kind:  # the owner changed their mark
+                step.decide(verdict, "verdict_revised", reason="the owner changed the mark")
+                self._note(step, verdict, now)
+        policy = self.rules.policy_for(client)
+        mark = has_marker(instance, policy.waive_markers)
+        if mark:
+            for existing in self._verdicts_of(calendar, instance, client, step):
+                self._apply_feedback(step, existing, {mark}, now, "event")
+
+    def _verdicts_of(
+        self, calendar: str, instance: Instance, client: str, step: PolicyStep
+    ) -> list[Verdict]:
+        rid = None if instance.recurrence_id is None else format_when(instance.recurrence_id)
+        found = [
+            v
+            for v in self.store.verdicts(client)
+            if v.calendar == calendar and v.uid == instance.uid and v.instance == rid
+        ]
+        return [step.decided(v.key) or v for v in found]
+
+    # --- owner feedback --------------------------------------------------------------------
+
+    def _apply_feedback(
+        self, step: PolicyStep, verdict: Verdict, marks: set[str], now: datetime, where: str
+    ) -> None:
+        policy = self.rules.policy_for(verdict.client)
+        answer = next((_OWNER_ANSWERS[m] for m in marks if m in _OWNER_ANSWERS), None)
+        revised = verdict
+        if answer is not None and verdict.actor is Actor.UNKNOWN:
+            revised = with_actor(
+                verdict,
+                answer,
+                f"the owner answered on the {where}",
+                rules=self.rules,
+                zone=self.zone,
+                history=self._history(verdict.client),
+            )
+            step.decide(revised, "verdict_revised", reason=f"owner answered '{answer.value}'")
+        waiver = next((m for m in policy.waive_markers if m in marks), None)
+        if (
+            waiver
+            and not revised.waived
+            and (revised.fee is not None or revised.deposit is Deposit.FORFEITED)
+        ):
+            revised = waive(revised, f"the owner marked '{waiver}' on the {where}")
+            step.decide(revised, "waiver")
+        if revised is not verdict:
+            self._note(step, revised, now)
+
+    # --- timers ----------------------------------------------------------------------------
+
+    def _set_timers(
+        self,
+        step: PolicyStep,
+        calendar: str,
+        fresh: Iterable[StoredObject],
+        gone: Iterable[StoredObject],
+        now: datetime,
+    ) -> None:
+        for stored in gone:
+            step.ledger.timers_cleared.extend((calendar, i.uid, _rid(i)) for i in stored.instances)
+        for stored in fresh:
+            for instance in stored.instances:
+                if instance.cancelled or day_start(instance.end, self.zone) <= now:
+                    step.ledger.timers_cleared.append((calendar, instance.uid, _rid(instance)))
+                    continue
+                for appointment in self._appointments(calendar, instance):
+                    grace = self.rules.policy_for(appointment.client).no_show_grace
+                    step.ledger.timers_set.append(
+                        Timer(
+                            calendar,
+                            instance.uid,
+                            _rid(instance),
+                            appointment.client,
+                            stored.href,
+                            day_start(instance.end, self.zone) + grace,
+                        )
+                    )
+
+    def _fire_timers(self, step: PolicyStep, calendar: str, now: datetime) -> None:
+        for timer in self.store.due_timers(now):
+            if timer.calendar != calendar:
+                continue
+            step.ledger.timers_cleared.append((timer.calendar, timer.uid, timer.instance))
+            instance = self._current(calendar, timer)
+            if instance is None or instance.cancelled:
+                continue
+            appointment = Appointment(
+                calendar, timer.client, self.rules.name_for(timer.client), instance
+            )
+            status = dict(instance.attendees).get(timer.client)
+            verdict = attendance_verdict(
+                appointment,
+                rules=self.rules,
+                now=now,
+                zone=self.zone,
+                inferred=status in _INFER_NO_SHOW,
+            )
+            if verdict is None or verdict.kind.value == "attended":
+                step.ledger.kept.append(
+                    KeptRow(
+                        calendar,
+                        timer.uid,
+                        timer.instance,
+                        timer.client,
+                        day_start(instance.start, self.zone),
+                    )
+                )
+            if verdict is not None and self._is_new(step, verdict.key):
+                self._issue(step, verdict, now, None)
+
+    def _current(self, calendar: str, timer: Timer) -> Instance | None:
+        stored = self.store.objects(calendar, [timer.href]).get(timer.href)
+        if stored is None:
+            return None
+        return next(
+            (i for i in stored.instances if i.uid == timer.uid and _rid(i) == timer.instance), None
+        )
+
+    def _expire_deposits(self, step: PolicyStep, calendar: str, now: datetime) -> None:
+        for pending in self._pending():
+            current = step.decided(pending.key) or pending
+            if current.calendar != calendar or current.deposit is not Deposit.PENDING:
+                continue
+            resolved = resolve_deposit(current, rebooked_start=None, now=now, zone=self.zone)
+            if resolved is not None:
+                self._resolve(step, resolved, now, linked=None)
+
+    # --- notes -----------------------------------------------------------------------------
+
+    def _record(self, client: str, now: datetime, step: PolicyStep) -> ClientRecord:
+        stored = {v.key: v for v in self.store.verdicts(client)}
+        stored.update({v.key: v for v in step.ledger.verdicts if v.client == client})
+        kept = [t for _, t in self.store.kept_starts(client)]
+        kept += [k.start for k in step.ledger.kept if k.client == client]
+        return client_record(
+            client,
+            self.rules.name_for(client),
+            list(stored.values()),
+            kept,
+            policy=self.rules.policy_for(client),
+            now=now,
+            zone=self.zone,
+            currency=self.rules.pricing.currency,
+        )
+
+    def _note(self, step: PolicyStep, verdict: Verdict, now: datetime) -> None:
+        if self.config.notes_calendar is None:
+            return
+        record = self._record(verdict.client, now, step)
+        data = render_note(
+            verdict, record, self._suggest(verdict, now), self.zone, stamp=now
+        ).decode("utf-8")
+        self._queue_note_text(step, verdict.key, data)
+
+    def _queue_note_text(self, step: PolicyStep, key: str, data: str) -> None:
+        if self.config.notes_calendar is None:
+            return
+        digest = hashlib.sha256(f"{key}|{data}".encode()).hexdigest()
+        row = OutboxRow(
+            key=digest,
+            calendar=self.config.notes_calendar,
+            action="note",
+            href=note_href(key),
+            payload={"data": data, "for": key},
+        )
+        step.ledger.outbox.append(row)
+        step.records.append(write_record(row, "intended"))
+
+    def _annotate(self, step: PolicyStep, verdict: Verdict, href: str) -> None:
+        properties = {"X-SYNCD-VERDICT": verdict.kind.value, "X-SYNCD-NOTE": note_uid(verdict.key)}
+        digest = hashlib.sha256(f"annotate|{verdict.key}|{sorted(properties.items())}".encode())
+        row = OutboxRow(
+            key=digest.hexdigest(),
+            calendar=verdict.calendar,
+            action="annotate",
+            href=href,
+            payload={"uid": verdict.uid, "instance": verdict.instance, "properties": properties},
+        )
+        step.ledger.outbox.append(row)
+        step.records.append(write_record(row, "intended"))
+
+    def _booking_note(
+        self, key: str, client: str, booked: Instance, record: ClientRecord, now: datetime
+    ) -> str:
+        data = render_booking_note(
+            key, record, booked.start, booked.end, booked.summary, self.zone, stamp=now
+        )
+        return data.decode("utf-8")
+
+    def _suggest(self, verdict: Verdict, now: datetime) -> list[tuple[datetime, datetime]]:
+        settings = self.rules.rebooking
+        if settings.count <= 0 or not isinstance(verdict.start, datetime):
+            return []
+        assert isinstance(verdict.end, datetime)
+        start, end = verdict.start, verdict.end
+        if verdict.deposit is Deposit.PENDING and verdict.deposit_deadline is not None:
+            window = verdict.deposit_deadline - start
+            search_from, search_until = max(now, start - window), verdict.deposit_deadline
+        else:
+            search_from = max(now, start - timedelta(days=settings.search_days))
+            search_until = search_from + timedelta(days=settings.search_days)
+        habits = Habits.from_starts(
+            [t for _, t in self.store.kept_starts(verdict.client)], self.zone
+        )
+        slots = find_slots(
+            duration=end - start,
+            original_start=start,
+            search_from=search_from,
+            search_until=search_until,
+            busy=self._busy_index(),
+            zone=self.zone,
+            working_hours=self.config.owner.working_hours,
+            buffer=settings.buffer,
+            granularity=settings.granularity,
+            count=settings.count,
+            habits=habits,
+        )
+        return [(s.start, s.end) for s in slots]
+
+    def _busy_index(self) -> BusyIndex:
+        if self._busy is None:
+            watched = [
+                c.name for c in self.config.calendars if c.name != self.config.notes_calendar
+            ]
+            self._busy = BusyIndex(
+                busy_from_instance(i.start, i.end, self.zone)
+                for i in self.store.instances_of(watched)
+                if not i.cancelled and not i.transparent
+            )
+        return self._busy
+
+
+def _rid(instance: Instance) -> str:
+    return "" if instance.recurrence_id is None else format_when(instance.recurrence_id)
+
+
+def write_record(row: OutboxRow, status: str, error: str | None = None) -> dict[str, Any]:
+    """The audit record of a calendar write."""
+    record: dict[str, Any] = {
+        "type": "write",
+        "status": status,
+        "key": row.key,
+        "calendar": row.calendar,
+        "action": row.action,
+        "href": row.href,
+    }
+    if error:
+        record["error"] = error
+    return record

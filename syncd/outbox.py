@@ -1,0 +1,128 @@
+"""Draining the outbox: each intended write is performed conditionally or idempotently, and
+its outcome is audited and recorded in one step.
+
+A note is created at its deterministic href; if it is already there (a retry after a crash,
+or an update of the verdict) it is replaced at its current etag, keeping the markers the owner
+added to it. An annotation re-reads the event, adds syncd's private properties and writes at
+the etag it read; on a conflict it reads again, so a user's edit is never overwritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import structlog
+from icalendar import Calendar
+
+from syncd.annotate import annotate_event
+from syncd.connector import Connector
+from syncd.errors import AlreadyExists, Conflict, ConnectorError, NotFound
+from syncd.ledger import OutboxRow
+from syncd.notes import read_note
+
+__all__ = ["MAX_ATTEMPTS", "drain"]
+
+MAX_ATTEMPTS = 5
+"""A write still failing after this many cycles is given up (status ``failed``)."""
+_CONFLICT_RETRIES = 3
+
+log = structlog.get_logger("syncd.outbox")
+
+Finish = Callable[[OutboxRow, str, str | None], None]
+
+
+class _GiveUp(Exception):
+    """The write cannot succeed by retrying (the event is gone, the data does not fit)."""
+
+
+def drain(rows: list[OutboxRow], connectors: Mapping[str, Connector], finish: Finish) -> None:
+    """Perform each pending write in order; ``finish(row, status, error)`` records the outcome
+    (``done``, ``pending`` to retry next cycle, or ``failed``)."""
+    for row in rows:
+        connector = connectors.get(row.calendar)
+        try:
+            if connector is None:
+                raise _GiveUp(f"calendar {row.calendar!r} is not configured")
+            _perform(row, connector)
+        except _GiveUp as error:
+            log.error("write.failed", key=row.key, calendar=row.calendar, error=str(error))
+            finish(row, "failed", str(error))
+        except ConnectorError as error:
+            last = row.attempts + 1 >= MAX_ATTEMPTS
+            log.warning(
+                "write.retry" if not last else "write.failed",
+                key=row.key,
+                calendar=row.calendar,
+                error=str(error),
+            )
+            finish(row, "failed" if last else "pending", str(error))
+        else:
+            finish(row, "done", None)
+
+
+def _perform(row: OutboxRow, connector: Connector) -> None:
+    if row.action == "note":
+        _write_note(row, connector)
+    elif row.action == "annotate":
+        _annotate(row, connector)
+    else:
+        raise _GiveUp(f"unknown write action {row.action!r}")
+
+
+def _write_note(row: OutboxRow, connector: Connector) -> None:
+    data = str(row.payload["data"]).encode("utf-8")
+    try:
+        connector.create(row.href, data)
+        return
+    except AlreadyExists:
+        pass
+    for _ in range(_CONFLICT_RETRIES):
+        current = connector.get(row.href)
+        wanted = keep_owner_markers(data, current.data)
+        if wanted == current.data:
+            return
+        try:
+            connector.update(row.href, wanted, current.etag)
+            return
+        except Conflict:
+            continue
+    raise Conflict(row.calendar, f"{row.href} kept changing while syncd wrote it")
+
+
+def keep_owner_markers(new: bytes, current: bytes) -> bytes:
+    """The new note text carrying the categories the owner put on the current note."""
+    feedback = read_note(current)
+    if feedback is None or not feedback.categories:
+        return new
+    calendar = Calendar.from_ical(new)
+    for event in calendar.walk("VEVENT"):
+        event.pop("CATEGORIES", None)
+        event.add("CATEGORIES", list(feedback.categories))
+    return bytes(calendar.to_ical())
+
+
+def _annotate(row: OutboxRow, connector: Connector) -> None:
+    properties = {str(k): str(v) for k, v in dict(row.payload["properties"]).items()}
+    instance = row.payload.get("instance")
+    for _ in range(_CONFLICT_RETRIES):
+        try:
+            current = connector.get(row.href)
+        except NotFound:
+            raise _GiveUp(f"{row.href} is gone; nothing to annotate") from None
+        try:
+            wanted = annotate_event(
+                current.data,
+                uid=str(row.payload["uid"]),
+                instance=None if instance is None else str(instance),
+                properties=properties,
+            )
+        except ValueError as error:
+            raise _GiveUp(f"{row.href}: {error}") from None
+        if wanted == current.data:
+            return
+        try:
+            connector.update(row.href, wanted, current.etag)
+            return
+        except Conflict:
+            continue  # the user changed it meanwhile: read their version and apply again
+    raise Conflict(row.calendar, f"{row.href} kept changing while syncd annotated it")
