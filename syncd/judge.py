@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from syncd.config import Config
+from syncd.holds import holds_for, render_hold, stale_holds
 from syncd.insights import client_record
 from syncd.ledger import KeptRow, LedgerChanges, OutboxRow, Timer, verdict_to_json
 from syncd.model import Change, ChangeKind, Instance, format_when
@@ -28,6 +29,7 @@ from syncd.policy import (
     with_actor,
 )
 from syncd.rebook import BusyIndex, Habits, busy_from_instance, find_slots
+from syncd.rules import OwnerPolicy
 from syncd.store import Store, StoredObject
 from syncd.verdict import Actor, ClientRecord, Deposit, Verdict
 
@@ -67,6 +69,7 @@ class Judge:
         self.zone = config.owner.timezone
         self.owner = frozenset(config.owner.emails)
         self._busy: BusyIndex | None = None
+        self._pending_snapshot: tuple[str, list[StoredObject], list[StoredObject]] = ("", [], [])
 
     # --- entry points ----------------------------------------------------------------------
 
@@ -81,18 +84,22 @@ class Judge:
         href_of: Callable[[str], str | None],
     ) -> PolicyStep:
         """Judge a watched calendar's changes, fire its due timers and deposit deadlines."""
+        fresh, gone = list(fresh), list(gone)
         self._busy = None
+        self._pending_snapshot = (calendar, fresh, gone)
         step = PolicyStep()
         for change in changes:
             self._judge_change(step, calendar, change, now, changed_at(change), href_of)
         self._set_timers(step, calendar, fresh, gone, now)
         self._fire_timers(step, calendar, now)
         self._expire_deposits(step, calendar, now)
+        self._withdraw_holds(step, changes, calendar, now)
         return step
 
     def on_notes(self, notes: Iterable[StoredObject], now: datetime) -> PolicyStep:
         """Read the owner's markers on syncd's notes: waive, or answer who made a change."""
         self._busy = None
+        self._pending_snapshot = ("", [], [])
         step = PolicyStep()
         for note in notes:
             feedback = read_note(note.data.encode("utf-8"))
@@ -155,7 +162,7 @@ class Judge:
 
     def _issue(self, step: PolicyStep, verdict: Verdict, now: datetime, href: str | None) -> None:
         step.decide(verdict, "verdict")
-        self._note(step, verdict, now)
+        self._note(step, verdict, now, first=True)
         if href is not None and self.config.notes_calendar is not None:
             self._annotate(step, verdict, href)
 
@@ -280,11 +287,18 @@ class Judge:
             step.ledger.timers_cleared.extend((calendar, i.uid, _rid(i)) for i in stored.instances)
         for stored in fresh:
             for instance in stored.instances:
-                if instance.cancelled or day_start(instance.end, self.zone) <= now:
-                    step.ledger.timers_cleared.append((calendar, instance.uid, _rid(instance)))
+                # Cleared first, then set again for the clients still expected (the ledger
+                # applies deletions before insertions).
+                step.ledger.timers_cleared.append((calendar, instance.uid, _rid(instance)))
+                if instance.cancelled:
                     continue
                 for appointment in self._appointments(calendar, instance):
+                    if _status_of(instance, appointment.client, self.rules) == "DECLINED":
+                        continue  # a declined appointment was judged as a cancellation
                     grace = self.rules.policy_for(appointment.client).no_show_grace
+                    due = day_start(instance.end, self.zone) + grace
+                    if due <= now:
+                        continue  # already judged, or ended before syncd knew it
                     step.ledger.timers_set.append(
                         Timer(
                             calendar,
@@ -292,7 +306,7 @@ class Judge:
                             _rid(instance),
                             appointment.client,
                             stored.href,
-                            day_start(instance.end, self.zone) + grace,
+                            due,
                         )
                     )
 
@@ -307,7 +321,7 @@ class Judge:
             appointment = Appointment(
                 calendar, timer.client, self.rules.name_for(timer.client), instance
             )
-            status = dict(instance.attendees).get(timer.client)
+            status = _status_of(instance, timer.client, self.rules)
             verdict = attendance_verdict(
                 appointment,
                 rules=self.rules,
@@ -363,14 +377,67 @@ class Judge:
             currency=self.rules.pricing.currency,
         )
 
-    def _note(self, step: PolicyStep, verdict: Verdict, now: datetime) -> None:
+    def _note(
+        self, step: PolicyStep, verdict: Verdict, now: datetime, *, first: bool = False
+    ) -> None:
         if self.config.notes_calendar is None:
             return
         record = self._record(verdict.client, now, step)
-        data = render_note(
-            verdict, record, self._suggest(verdict, now), self.zone, stamp=now
-        ).decode("utf-8")
+        slots = self._suggest(verdict, now)
+        data = render_note(verdict, record, slots, self.zone, stamp=now).decode("utf-8")
         self._queue_note_text(step, verdict.key, data)
+        if first and self.rules.rebooking.holds:
+            self._hold(step, verdict, slots, now)
+
+    def _hold(
+        self,
+        step: PolicyStep,
+        verdict: Verdict,
+        slots: Sequence[tuple[datetime, datetime]],
+        now: datetime,
+    ) -> None:
+        """Tentative holds over the suggested slots, in the notes calendar."""
+        assert self.config.notes_calendar is not None
+        for hold in holds_for(verdict, slots):
+            step.ledger.holds_set.append(hold)
+            data = render_hold(hold, verdict.client_name, now).decode("utf-8")
+            row = OutboxRow(
+                key=hold.key,
+                calendar=self.config.notes_calendar,
+                action="note",
+                href=hold.href,
+                payload={"data": data, "for": verdict.key},
+            )
+            step.ledger.outbox.append(row)
+            step.records.append(write_record(row, "intended"))
+
+    def _withdraw_holds(
+        self, step: PolicyStep, changes: Sequence[Change], calendar: str, now: datetime
+    ) -> None:
+        """Withdraw holds whose client booked again, whose slot was taken, or whose time
+        has come."""
+        holds = self.store.active_holds()
+        if not holds or self.config.notes_calendar is None:
+            return
+        rebooked = {
+            client
+            for change in changes
+            if change.kind in (ChangeKind.CREATED, ChangeKind.MOVED) and change.after
+            for client in appointment_clients(change.after, self.owner, self.rules)
+        }
+        busy = self._busy_index()
+        taken = {h.key for h in holds if busy.overlaps(h.start, h.end)}
+        for hold, reason in stale_holds(holds, now=now, rebooked=rebooked, taken=taken):
+            step.ledger.holds_withdrawn.append(hold.key)
+            row = OutboxRow(
+                key=f"withdraw-{hold.key}",
+                calendar=self.config.notes_calendar,
+                action="withdraw",
+                href=hold.href,
+                payload={"reason": reason},
+            )
+            step.ledger.outbox.append(row)
+            step.records.append({**write_record(row, "intended"), "reason": reason})
 
     def _queue_note_text(self, step: PolicyStep, key: str, data: str) -> None:
         if self.config.notes_calendar is None:
@@ -432,22 +499,43 @@ class Judge:
             working_hours=self.config.owner.working_hours,
             buffer=settings.buffer,
             granularity=settings.granularity,
-            count=settings.count,
+            count=settings.count * 4,
             habits=habits,
         )
-        return [(s.start, s.end) for s in slots]
+        chosen: list[tuple[datetime, datetime]] = []
+        for slot in slots:  # best first; suggest distinct times, not three overlapping ones
+            if len(chosen) < settings.count and all(
+                slot.end <= a or b <= slot.start for a, b in chosen
+            ):
+                chosen.append((slot.start, slot.end))
+        return sorted(chosen)
 
     def _busy_index(self) -> BusyIndex:
+        """Busy time across the watched calendars, with this cycle's own changes applied
+        (they are not committed yet)."""
         if self._busy is None:
             watched = [
                 c.name for c in self.config.calendars if c.name != self.config.notes_calendar
             ]
+            calendar, fresh, gone = self._pending_snapshot
+            skip = {calendar: {o.href for o in (*fresh, *gone)}}
+            instances = [
+                *self.store.instances_of(watched, skip),
+                *(i for o in fresh for i in o.instances),
+            ]
             self._busy = BusyIndex(
                 busy_from_instance(i.start, i.end, self.zone)
-                for i in self.store.instances_of(watched)
+                for i in instances
                 if not i.cancelled and not i.transparent
             )
         return self._busy
+
+
+def _status_of(instance: Instance, client: str, rules: OwnerPolicy) -> str | None:
+    """The client's PARTSTAT on an instance (aliases count as the client)."""
+    return next(
+        (status for email, status in instance.attendees if rules.canonical(email) == client), None
+    )
 
 
 def _rid(instance: Instance) -> str:

@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from syncd.holds import HOLD_MIGRATION, Hold
 from syncd.model import format_when, parse_when
 from syncd.money import Money
 from syncd.verdict import Actor, Deposit, Verdict, VerdictKind
@@ -50,6 +51,7 @@ LEDGER_MIGRATION: tuple[str, ...] = (
     " attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, created_at TEXT NOT NULL,"
     " updated_at TEXT NOT NULL)",
     "CREATE INDEX outbox_status ON outbox (status, seq)",
+    *HOLD_MIGRATION,
 )
 
 
@@ -100,10 +102,20 @@ class LedgerChanges:
     timers_cleared: list[tuple[str, str, str]] = field(default_factory=list)
     kept: list[KeptRow] = field(default_factory=list)
     outbox: list[OutboxRow] = field(default_factory=list)
+    holds_set: list[Hold] = field(default_factory=list)
+    holds_withdrawn: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(
-            self.verdicts or self.timers_set or self.timers_cleared or self.kept or self.outbox
+        return any(
+            (
+                self.verdicts,
+                self.timers_set,
+                self.timers_cleared,
+                self.kept,
+                self.outbox,
+                self.holds_set,
+                self.holds_withdrawn,
+            )
         )
 
 
@@ -212,6 +224,26 @@ def apply_ledger(db: sqlite3.Connection, changes: LedgerChanges, at: datetime) -
         "INSERT INTO kept (calendar, uid, instance, client, start) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (calendar, uid, instance, client) DO NOTHING",
         [(k.calendar, k.uid, k.instance, k.client, k.start.isoformat()) for k in changes.kept],
+    )
+    db.executemany(
+        "INSERT INTO holds (key, verdict_key, client, href, start, end_at, until, status)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, 'active') ON CONFLICT (key) DO NOTHING",
+        [
+            (
+                h.key,
+                h.verdict_key,
+                h.client,
+                h.href,
+                h.start.isoformat(),
+                h.end.isoformat(),
+                h.until.isoformat(),
+            )
+            for h in changes.holds_set
+        ],
+    )
+    db.executemany(
+        "UPDATE holds SET status = 'withdrawn' WHERE key = ?",
+        [(key,) for key in changes.holds_withdrawn],
     )
     start = db.execute("SELECT COALESCE(MAX(seq), 0) FROM outbox").fetchone()[0]
     db.executemany(

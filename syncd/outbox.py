@@ -65,6 +65,8 @@ def _perform(row: OutboxRow, connector: Connector) -> None:
         _write_note(row, connector)
     elif row.action == "annotate":
         _annotate(row, connector)
+    elif row.action == "withdraw":
+        _withdraw(row, connector)
     else:
         raise _GiveUp(f"unknown write action {row.action!r}")
 
@@ -126,3 +128,17 @@ def _annotate(row: OutboxRow, connector: Connector) -> None:
         except Conflict:
             continue  # the user changed it meanwhile: read their version and apply again
     raise Conflict(row.calendar, f"{row.href} kept changing while syncd annotated it")
+
+
+def _withdraw(row: OutboxRow, connector: Connector) -> None:
+    """Delete a hold; one that is already gone counts as withdrawn."""
+    for _ in range(_CONFLICT_RETRIES):
+        try:
+            current = connector.get(row.href)
+            connector.delete(row.href, current.etag)
+            return
+        except NotFound:
+            return
+        except Conflict:
+            continue
+    raise Conflict(row.calendar, f"{row.href} kept changing while syncd withdrew it")

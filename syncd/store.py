@@ -12,7 +12,7 @@ import os
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +21,7 @@ from typing import Any
 
 from syncd.audit import Anchor
 from syncd.errors import StoreError
+from syncd.holds import Hold
 from syncd.ledger import (
     LEDGER_MIGRATION,
     LedgerChanges,
@@ -169,8 +170,11 @@ class Store(ABC):
         """Remember that a cycle of ``calendar`` failed; its cursor and snapshot stay."""
 
     @abstractmethod
-    def instances_of(self, calendars: Sequence[str]) -> list[Instance]:
-        """Every stored instance of the given calendars (for free/busy)."""
+    def instances_of(
+        self, calendars: Sequence[str], skip: Mapping[str, Collection[str]] | None = None
+    ) -> list[Instance]:
+        """Every stored instance of the given calendars (for free/busy), leaving out the
+        objects named in ``skip`` (calendar -> hrefs)."""
 
     @abstractmethod
     def verdict(self, key: str) -> Verdict | None:
@@ -191,6 +195,10 @@ class Store(ABC):
     @abstractmethod
     def kept_starts(self, client: str | None = None) -> list[tuple[str, datetime]]:
         """``(client, start)`` of appointments kept, of one client or of all."""
+
+    @abstractmethod
+    def active_holds(self) -> list[Hold]:
+        """Tentative holds not yet withdrawn."""
 
     @abstractmethod
     def outbox(self, status: str = "pending") -> list[OutboxRow]:
@@ -535,13 +543,17 @@ class SQLiteStore(Store):
         except sqlite3.Error as error:
             raise StoreError(f"state store {self.path}: {error}") from None
 
-    def instances_of(self, calendars: Sequence[str]) -> list[Instance]:
+    def instances_of(
+        self, calendars: Sequence[str], skip: Mapping[str, Collection[str]] | None = None
+    ) -> list[Instance]:
         """See :meth:`Store.instances_of`."""
         found: list[Instance] = []
         for name in calendars:
-            rows = self._query("SELECT instances FROM objects WHERE calendar = ?", (name,))
-            for (text,) in rows:
-                found.extend(decode_instances(text))
+            left_out = (skip or {}).get(name, ())
+            rows = self._query("SELECT href, instances FROM objects WHERE calendar = ?", (name,))
+            for href, text in rows:
+                if href not in left_out:
+                    found.extend(decode_instances(text))
         return found
 
     def verdict(self, key: str) -> Verdict | None:
@@ -581,6 +593,25 @@ class SQLiteStore(Store):
         sql = "SELECT client, start FROM kept"
         rows = self._query(sql + " WHERE client = ?", (client,)) if client else self._query(sql)
         return [(r[0], datetime.fromisoformat(r[1])) for r in rows]
+
+    def active_holds(self) -> list[Hold]:
+        """See :meth:`Store.active_holds`."""
+        rows = self._query(
+            "SELECT key, verdict_key, client, href, start, end_at, until FROM holds"
+            " WHERE status = 'active' ORDER BY start"
+        )
+        return [
+            Hold(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                datetime.fromisoformat(r[4]),
+                datetime.fromisoformat(r[5]),
+                datetime.fromisoformat(r[6]),
+            )
+            for r in rows
+        ]
 
     def outbox(self, status: str = "pending") -> list[OutboxRow]:
         """See :meth:`Store.outbox`."""

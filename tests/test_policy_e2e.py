@@ -351,3 +351,70 @@ def test_crash_between_verdict_and_write_leaves_exactly_one_note(
     assert [r["verdict"] for r in records if r["type"] == "verdict"] == ["late_cancellation"]
     applied = [r["key"] for r in records if r["type"] == "write" and r["status"] == "applied"]
     assert len(applied) == len(set(applied)) == 2
+
+
+@pytest.fixture
+def held(tmp_path: Path) -> Iterator[PolicyHarness]:
+    harness = PolicyHarness(tmp_path, config_text() + "[rebooking]\nholds = true\n")
+    yield harness
+    harness.close()
+
+
+def holds_of(h: PolicyHarness) -> list[Calendar]:
+    return [Calendar.from_ical(p.read_bytes()) for p in sorted(h.notes_folder.glob("syncd-hold-*"))]
+
+
+def late_decline(h: PolicyHarness) -> None:
+    h.put("a.ics", appointment("a", SOON, JANE))
+    h.cycle_all()
+    h.put("a.ics", appointment("a", SOON, JANE_DECLINED))
+    h.cycle_all()
+
+
+def test_holds_are_placed_on_the_suggested_slots(held: PolicyHarness) -> None:
+    """With holds on, each suggested slot gets a tentative hold in the notes calendar."""
+    late_decline(held)
+    holds = holds_of(held)
+    assert len(holds) == 3
+    for hold in holds:
+        vevent = next(iter(hold.walk("VEVENT")))
+        assert str(vevent["STATUS"]) == "TENTATIVE"
+        assert "ATTENDEE" not in vevent
+
+
+def test_holds_are_withdrawn_when_the_client_books_again(held: PolicyHarness) -> None:
+    """A new booking by the client removes every hold kept for them."""
+    late_decline(held)
+    held.put("b.ics", appointment("b", LATER, JANE))
+    held.cycle_all()
+    assert holds_of(held) == []
+    reasons = [
+        r["reason"]
+        for r in held.records_of("write")
+        if r["action"] == "withdraw" and r["status"] == "intended"
+    ]
+    assert set(reasons) == {"the client booked again"}
+
+
+def test_a_hold_is_withdrawn_when_its_slot_is_taken(held: PolicyHarness) -> None:
+    """Another appointment over a held slot withdraws that hold only."""
+    late_decline(held)
+    first = next(iter(holds_of(held)[0].walk("VEVENT")))
+    start = first["DTSTART"].dt
+    held.put("bob.ics", appointment("bob", start, "ATTENDEE:mailto:bob@example.com"))
+    held.cycle_all()
+    assert len(holds_of(held)) == 2
+    reasons = [
+        r["reason"]
+        for r in held.records_of("write")
+        if r["action"] == "withdraw" and r["status"] == "intended"
+    ]
+    assert reasons == ["the slot was taken"]
+
+
+def test_holds_lapse_when_their_time_has_come(held: PolicyHarness) -> None:
+    """Once a held slot's start has passed, its hold is withdrawn."""
+    late_decline(held)
+    held.advance(timedelta(days=30))
+    held.cycle_all()
+    assert holds_of(held) == []
