@@ -418,3 +418,27 @@ def test_holds_lapse_when_their_time_has_come(held: PolicyHarness) -> None:
     held.advance(timedelta(days=30))
     held.cycle_all()
     assert holds_of(held) == []
+
+
+def test_new_booking_of_an_escalated_client_gets_a_note(tmp_path: Path) -> None:
+    """After two late cancellations (escalation), the client's next booking gets a note."""
+    escalation = '[[policy.escalations]]\nafter = 2\nkind = "late_cancellation"\nwithin = "90d"\n'
+    text = config_text().replace("[pricing]", escalation + "[pricing]")
+    h = PolicyHarness(tmp_path, text)
+    try:
+        for uid, start in (("a", SOON), ("b", SOON + timedelta(hours=3))):
+            h.put(f"{uid}.ics", appointment(uid, start, JANE))
+        h.cycle_all()
+        for uid, start in (("a", SOON), ("b", SOON + timedelta(hours=3))):
+            h.put(f"{uid}.ics", appointment(uid, start, JANE_DECLINED))
+        h.cycle_all()
+        assert len(h.records_of("verdict")) == 2
+        h.put("c.ics", appointment("c", LATER, JANE))
+        h.cycle_all()
+        [flagged] = h.records_of("booking_flagged")
+        assert (flagged["uid"], "require_deposit" in flagged["flags"]) == ("c", True)
+        bookings = [p for p in h.notes() if b"SUMMARY:New booking" in p.read_bytes()]
+        assert len(bookings) == 1
+        assert b"deposit" in bookings[0].read_bytes()
+    finally:
+        h.close()
