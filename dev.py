@@ -56,7 +56,9 @@ def run(args: list[str]) -> NoReturn:
     print(
         f"dev.py: running syncd on {demo} (Ctrl-C stops it). Try, in another terminal:\n"
         f"  rm {demo}/state/syncd/calendars/work/consult-omar.ics   # a client cancels\n"
-        f"and watch the change appear; then:\n"
+        f"and watch the change appear; syncd's note lands in\n"
+        f"  {demo}/state/syncd/calendars/notes/\n"
+        f"then:\n"
         f"  {BIN}/syncd status --config {config}\n"
         f"  {BIN}/syncd audit verify --config {config}",
         flush=True,

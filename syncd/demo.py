@@ -35,10 +35,45 @@ timezone = "{zone}"
 working_hours = {{ mon = "09:00-17:00", tue = "09:00-17:00", wed = "09:00-17:00", \
 thu = "09:00-17:00", fri = "09:00-13:00" }}
 
+[policy]
+late_cancel_window = "48h"   # less notice than this is a late cancellation
+late_cancel_fee = "50%"      # of the appointment's price
+no_show_fee = "100%"
+unknown_actor = "ask"        # when nothing shows who cancelled, the note asks you
+
+[pricing]
+currency = "EUR"
+default_rate = "100"
+
+[[clients]]
+email = "jane@example.com"
+name = "Jane Doe"
+rate = "120"
+
+[[clients]]
+email = "omar@example.com"
+name = "Omar Haddad"
+
+[[clients]]
+email = "li@example.com"
+name = "Li Wei"
+
+[[clients]]
+email = "ana@example.com"
+name = "Ana Costa"
+
 [[calendars]]
 name = "work"
 connector = "local"
 path = "{calendars}/work"
+
+[[calendars]]
+name = "notes"               # syncd writes its private notes here
+connector = "local"
+path = "{calendars}/notes"
+
+[notes]
+calendar = "notes"
 """
 
 _EVENT = """\
