@@ -6,11 +6,13 @@ Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
+import os
 import sys
 import time
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,25 @@ from syncd.demo import default_state_dir, write_default
 from syncd.errors import ConfigError, SyncdError
 from syncd.logs import configure_logging
 from syncd.model import Change, format_when
+from syncd.reports import (
+    AUDIT_HEADER,
+    AUDIT_TYPES,
+    AuditFilter,
+    audit_line,
+    audit_matches,
+    audit_row,
+    bound_instant,
+    client_rows,
+    client_table,
+    fee_report,
+    fee_report_json,
+    fee_report_rows,
+    parse_audit_line,
+    parse_bound,
+    table,
+)
 from syncd.store import CalendarState, SQLiteStore
+from syncd.verdict import Verdict
 
 __all__ = ["EXIT_CONFIG", "EXIT_FAILURE", "EXIT_OK", "main"]
 
@@ -116,7 +136,93 @@ def _parser() -> argparse.ArgumentParser:
             "naming the first bad seq"
         ),
     )
+    _audit_show_parser(audit_commands, common)
+    clients = _command(
+        commands,
+        "clients",
+        [common],
+        (
+            "list every client (seen in verdicts or kept appointments, or configured): kept, "
+            "late cancellations, no-shows, reliability and insight flags, sorted by name"
+        ),
+    )
+    clients.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    clients.add_argument("--now", type=_iso_time, help=argparse.SUPPRESS)
+    report = _command(commands, "report", [], "reports for invoicing")
+    report_commands = report.add_subparsers(
+        dest="report_command", required=True, metavar="REPORT", parser_class=_Parser
+    )
+    _fees_parser(report_commands, common)
     return parser
+
+
+_DATE_HELP = (
+    "ISO-8601: a day (2026-11-27, 00:00 in the owner's time zone) or a time with a zone "
+    "(2026-11-27T09:00:00+01:00)"
+)
+
+
+def _audit_show_parser(group: argparse._SubParsersAction[_Parser], common: _Parser) -> None:
+    show = _command(
+        group,
+        "show",
+        [common],
+        (
+            "print the audit log's records, oldest first, as a table or as JSON lines; "
+            "a missing log prints nothing"
+        ),
+    )
+    show.add_argument(
+        "--client",
+        metavar="EMAIL",
+        help="only records about this client (an alias of a configured client matches too)",
+    )
+    show.add_argument(
+        "--type",
+        metavar="TYPE",
+        help=f"only records of this type ({', '.join(AUDIT_TYPES)})",
+    )
+    show.add_argument(
+        "--since",
+        type=_bound,
+        metavar="DATE",
+        help=f"only records logged at or after: {_DATE_HELP}",
+    )
+    show.add_argument(
+        "--until", type=_bound, metavar="DATE", help="only records logged before (exclusive)"
+    )
+    show.add_argument(
+        "--json", action="store_true", help="print each record as its JSON line, unchanged"
+    )
+
+
+def _fees_parser(group: argparse._SubParsersAction[_Parser], common: _Parser) -> None:
+    fees = _command(
+        group,
+        "fees",
+        [common],
+        (
+            "fees due and waived, deposits kept as credit, forfeited and pending, per client "
+            "and in total, for appointments starting in [--from, --to)"
+        ),
+    )
+    fees.add_argument(
+        "--from", dest="start", type=_bound, metavar="DATE", required=True, help=_DATE_HELP
+    )
+    fees.add_argument(
+        "--to",
+        dest="end",
+        type=_bound,
+        metavar="DATE",
+        required=True,
+        help="end of the period, exclusive (same forms as --from)",
+    )
+    fees.add_argument(
+        "--format",
+        choices=["table", "csv", "json"],
+        default="table",
+        help="table (default), csv (a header, one row per client, a TOTAL row) or json",
+    )
 
 
 def _command(
@@ -139,13 +245,28 @@ def _iso_time(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def _bound(text: str) -> date | datetime:
+    try:
+        return parse_bound(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+class _UsageError(Exception):
+    """A mistake in the arguments found after parsing (exit 2, no traceback)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``syncd`` console script."""
     args = _parser().parse_args(argv)
     configure_logging(getattr(args, "log_level", "info"))
-    handler = _HANDLERS[args.command if args.command != "audit" else "audit " + args.audit_command]
+    action = getattr(args, f"{args.command}_command", None)
+    handler = _HANDLERS[args.command if action is None else f"{args.command} {action}"]
     try:
         return handler(args)
+    except _UsageError as error:
+        sys.stderr.write(f"syncd: error: {error}\n")
+        return EXIT_CONFIG
     except ConfigError as error:
         sys.stderr.write("syncd: configuration error:\n")
         for problem in error.problems:
@@ -302,12 +423,103 @@ def _audit_verify(args: argparse.Namespace) -> int:
     return EXIT_FAILURE
 
 
+def _audit_show(args: argparse.Namespace) -> int:
+    config = _config(args)
+    zone = config.owner.timezone
+    where = AuditFilter(
+        client=None if args.client is None else config.rules.canonical(args.client),
+        type=args.type,
+        since=None if args.since is None else bound_instant(args.since, zone),
+        until=None if args.until is None else bound_instant(args.until, zone),
+    )
+    try:
+        stream = config.audit_path.open("rb")
+    except FileNotFoundError:
+        return EXIT_OK
+    with stream:
+        try:
+            _print_audit(stream, where, config, as_json=args.json)
+        except BrokenPipeError:
+            # the reader went away (`| head`): stop quietly, as other Unix tools do
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_OK
+
+
+def _print_audit(
+    lines: Iterable[bytes], where: AuditFilter, config: Config, *, as_json: bool
+) -> None:
+    """Stream the log: one line in memory at a time; the table header before the first match."""
+    header_due = not as_json
+    for number, line in enumerate(lines, start=1):
+        record = parse_audit_line(line)
+        if record is None:
+            sys.stderr.write(f"syncd: {config.audit_path}: line {number} is not a record\n")
+            continue
+        if not audit_matches(record, where, config.rules):
+            continue
+        if as_json:
+            print(line.decode("utf-8").rstrip("\n"))
+            continue
+        if header_due:
+            print(audit_line(AUDIT_HEADER))
+            header_due = False
+        print(audit_line(audit_row(record)))
+
+
+def _read_ledger(config: Config) -> tuple[list[Verdict], list[tuple[str, datetime]]]:
+    """Verdicts and kept appointments; nothing when no cycle ran yet (no store is created)."""
+    if not config.state_path.exists():
+        return [], []
+    store = SQLiteStore(config.state_path)
+    try:
+        return store.verdicts(), store.kept_starts()
+    finally:
+        store.close()
+
+
+def _clients(args: argparse.Namespace) -> int:
+    config = _config(args)
+    verdicts, kept = _read_ledger(config)
+    now: datetime = args.now or datetime.now(UTC)
+    rows = client_rows(verdicts, kept, config.rules, now=now, zone=config.owner.timezone)
+    if args.json:
+        print(json.dumps([row.to_json() for row in rows], indent=2))
+        return EXIT_OK
+    for line in client_table(rows):
+        print(line)
+    return EXIT_OK
+
+
+def _report_fees(args: argparse.Namespace) -> int:
+    config = _config(args)
+    zone = config.owner.timezone
+    start, end = bound_instant(args.start, zone), bound_instant(args.end, zone)
+    if start >= end:
+        raise _UsageError(f"--from ({start.isoformat()}) must lie before --to ({end.isoformat()})")
+    verdicts, _kept = _read_ledger(config)
+    report = fee_report(verdicts, config.rules, start=start, end=end, zone=zone)
+    if args.format == "json":
+        print(json.dumps(fee_report_json(report), indent=2))
+    elif args.format == "csv":
+        csv.writer(sys.stdout, lineterminator="\n").writerows(fee_report_rows(report))
+    else:
+        header, *rows = fee_report_rows(report)
+        print(f"fees for appointments from {start.isoformat()} to {end.isoformat()} (exclusive)")
+        for line in table(header, rows):
+            print(line)
+    return EXIT_OK
+
+
 _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": _run,
     "once": _once,
     "status": _status,
     "check-config": _check_config,
     "audit verify": _audit_verify,
+    "audit show": _audit_show,
+    "clients": _clients,
+    "report fees": _report_fees,
 }
 
 if __name__ == "__main__":
