@@ -305,16 +305,18 @@ def _once(args: argparse.Namespace) -> int:
     with open_engine(config, _clock(args)) as engine:
         outcomes = run_cycles(engine, cycled_calendars(config))
     for outcome in outcomes:
-        _print_outcome(outcome)
+        _print_outcome(outcome, notes=outcome.calendar == config.notes_calendar)
     return EXIT_FAILURE if any(o.error for o in outcomes) else EXIT_OK
 
 
-def _print_outcome(outcome: CalendarOutcome) -> None:
+def _print_outcome(outcome: CalendarOutcome, *, notes: bool) -> None:
     if outcome.report is None:
         print(f"{outcome.calendar}: failed: {outcome.error}")
         return
     report = outcome.report
-    if report.baseline:
+    if notes:
+        print(f"{report.calendar}: {report.instance_count} notes and holds, read for your markers")
+    elif report.baseline:
         print(f"{report.calendar}: baseline of {report.instance_count} instances")
     else:
         print(
