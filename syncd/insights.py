@@ -158,7 +158,8 @@ def _flags(
             )
         )
     no_shows = _recent(verdicts, (VerdictKind.NO_SHOW,), now, 180)
-    if len(no_shows) >= 2 and not any(t > no_shows[-1].decided_at for t in kept):
+    last = max((v.decided_at for v in no_shows), default=None)
+    if last is not None and len(no_shows) >= 2 and not any(t > last for t in kept):
         found.append(
             Flag(
                 "ghosting",

@@ -6,6 +6,7 @@ variables, so a secret held in a local never reaches a log.
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 from typing import TextIO
@@ -19,7 +20,7 @@ def configure_logging(
     level: str = "info", stream: TextIO | None = None, json: bool | None = None
 ) -> None:
     """Set up structlog once for the process; ``json`` defaults to "not a terminal"."""
-    out = stream or sys.stderr
+    out: TextIO | io.TextIOBase = stream or _CurrentStderr()
     as_json = not out.isatty() if json is None else json
     renderer: structlog.typing.Processor
     processors: list[structlog.typing.Processor] = [
@@ -44,3 +45,16 @@ def configure_logging(
         logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
+
+
+class _CurrentStderr(io.TextIOBase):
+    """Whatever ``sys.stderr`` is when a line is written (tests and embedders swap it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()

@@ -40,6 +40,12 @@ RULE_VERSION = "1"
 _BRACKETED = re.compile(r"\[([^\[\]]{1,40})\]")
 _REMOTE = re.compile(r"https?://|\b(zoom|meet|teams|video|phone|call|remote|online)\b", re.I)
 _YEAR = timedelta(days=365)
+_CHANGE_KINDS = (
+    VerdictKind.CANCELLATION,
+    VerdictKind.LATE_CANCELLATION,
+    VerdictKind.MOVE,
+    VerdictKind.LATE_MOVE,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +107,12 @@ def _instant(value: When, zone: ZoneInfo) -> datetime:
 
 
 def _notice_hours(start: When, changed_at: datetime, zone: ZoneInfo) -> float:
-    return round((_instant(start, zone) - changed_at).total_seconds() / 3600, 2)
+    # Not rounded: the window comparison must see one second less than the window as late.
+    return (_instant(start, zone) - changed_at).total_seconds() / 3600
+
+
+def _hours_text(hours: float | None) -> str:
+    return f"{round(hours or 0, 2):g}"
 
 
 def _partstat(instance: Instance | None, client: str, rules: OwnerPolicy) -> str | None:
@@ -201,7 +212,11 @@ def change_verdict(
     marker = has_marker(change.after, policy.waive_markers) or has_marker(
         change.before, policy.waive_markers
     )
-    if marker and judged.fee is not None and not judged.waived:
+    # The owner's marker is the reason kept, even where the grace would have forgiven the fee
+    # (a waived emergency must not use up the client's grace); a forfeited deposit is waivable
+    # as well, as with a marker added later.
+    waivable = judged.fee is not None or judged.deposit is Deposit.FORFEITED
+    if marker and waivable and (not judged.waived or _is_grace(judged.waive_reason)):
         judged = waive(judged, f"marked '{marker}' on the event")
     return judged
 
@@ -245,7 +260,7 @@ def _late_cancellation(
     history: Sequence[PastVerdict],
 ) -> Verdict:
     rule = (
-        f"cancelled with {base.notice_hours:g} h notice, less than the "
+        f"cancelled with {_hours_text(base.notice_hours)} h notice, less than the "
         f"{_window(policy, 'late_cancel_window')} window: late cancellation fee "
         f"{_fee_text(policy.late_cancel_fee.percent)}"
     )
@@ -279,16 +294,19 @@ def _grace_used(now: datetime, history: Sequence[PastVerdict]) -> int:
         for past in history
         if past.kind is VerdictKind.LATE_CANCELLATION
         and now - past.decided_at < _YEAR
-        and past.waive_reason is not None
-        and past.waive_reason.startswith("grace")
+        and _is_grace(past.waive_reason)
     )
+
+
+def _is_grace(reason: str | None) -> bool:
+    return reason is not None and reason.startswith("grace")
 
 
 def _late_move(
     base: Verdict, policy: PolicySettings, price: Money, deposit: Money | None, zone: ZoneInfo
 ) -> Verdict:
     lead = (
-        f"moved with {base.notice_hours:g} h notice, less than the "
+        f"moved with {_hours_text(base.notice_hours)} h notice, less than the "
         f"{_window(policy, 'late_move_window')} window"
     )
     verdict = replace(base, kind=VerdictKind.LATE_MOVE)
@@ -309,7 +327,7 @@ def _timely_change(
     base: Verdict, policy: PolicySettings, deposit: Money | None, zone: ZoneInfo, what: str
 ) -> Verdict:
     rule = (
-        f"{what} with {base.notice_hours:g} h notice, at least the "
+        f"{what} with {_hours_text(base.notice_hours)} h notice, at least the "
         f"{_window(policy, 'late_cancel_window' if what == 'cancellation' else 'late_move_window')}"
         " window: no fee"
     )
@@ -453,7 +471,10 @@ def with_actor(
     zone: ZoneInfo,
     history: Sequence[PastVerdict],
 ) -> Verdict:
-    """Judge a verdict again once the owner said who made the change."""
+    """Judge a verdict again once the owner said who made the change. Only cancellations and
+    moves are judged by who made them; other verdicts come back unchanged."""
+    if verdict.kind not in _CHANGE_KINDS:
+        return verdict
     policy = rules.policy_for(verdict.client)
     base = replace(
         verdict,
