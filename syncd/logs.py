@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import logging
 import sys
-from typing import TextIO
+from typing import TextIO, cast
 
 import structlog
 
@@ -20,7 +20,7 @@ def configure_logging(
     level: str = "info", stream: TextIO | None = None, json: bool | None = None
 ) -> None:
     """Set up structlog once for the process; ``json`` defaults to "not a terminal"."""
-    out: TextIO | io.TextIOBase = stream or _CurrentStderr()
+    out: TextIO = stream or cast(TextIO, _CurrentStderr())
     as_json = not out.isatty() if json is None else json
     renderer: structlog.typing.Processor
     processors: list[structlog.typing.Processor] = [
