@@ -26,7 +26,7 @@ from syncd.faults import crash_point
 from syncd.judge import Judge, PolicyStep, write_record
 from syncd.ledger import OutboxRow
 from syncd.model import Change, Instance, InstanceKey, format_when
-from syncd.normalize import Horizon, ParseError, normalize_object
+from syncd.normalize import Horizon, Normalized, ParseError, normalize_object
 from syncd.outbox import drain
 from syncd.store import CalendarState, CycleCommit, ItemErrorRow, Store, StoredObject
 from syncd.verdict import Verdict
@@ -262,44 +262,54 @@ class Engine:
         if stored is not None and stored.content_hash == digest:
             work.etag_updates.append((href, etag))
             return
-        try:
-            text = data.decode("utf-8")
-            normalized = normalize_object(
-                data, horizon=work.horizon, owner_tz=self.config.owner.timezone
-            )
-        except (UnicodeDecodeError, ParseError) as error:
-            reason = "not UTF-8 text" if isinstance(error, UnicodeDecodeError) else str(error)
+        parsed = self._normalize(href, data, work.horizon)
+        if isinstance(parsed, str):
             if href in work.cleared:
                 work.cleared.remove(href)
-            work.new_errors.append(ItemErrorRow(href, etag, reason))
+            work.new_errors.append(ItemErrorRow(href, etag, parsed))
             return
         work.fresh[href] = StoredObject(
             href=href,
             etag=etag,
             content_hash=digest,
-            data=text,
-            recurring=normalized.recurring,
-            instances=normalized.instances,
+            data=data.decode("utf-8"),
+            recurring=parsed.recurring,
+            instances=parsed.instances,
         )
+
+    def _normalize(self, href: str, data: bytes, horizon: Horizon) -> Normalized | str:
+        """The object's instances, or the reason it cannot be read (one bad file never stops
+        the calendar)."""
+        try:
+            data.decode("utf-8")
+            return normalize_object(data, horizon=horizon, owner_tz=self.config.owner.timezone)
+        except UnicodeDecodeError:
+            return "not UTF-8 text"
+        except ParseError as error:
+            return str(error)
+        except Exception as error:  # noqa: BLE001 - the per-item boundary: isolate, log, go on
+            log.error("item.unexpected", href=href, error=type(error).__name__, exc_info=True)
+            return f"cannot read this calendar object ({type(error).__name__})"
 
     def _reexpand(self, name: str, work: _Work) -> None:
         """The horizon moved: expand every unchanged series again inside the new horizon."""
         for stored in self.store.recurring_objects(name):
             if stored.href in work.fresh or stored.href in work.removed:
                 continue
+            parsed = self._normalize(stored.href, stored.data.encode("utf-8"), work.horizon)
+            if isinstance(parsed, str):
+                # Keep its last instances; name the file once, as for any other bad file.
+                if stored.href not in work.errors:
+                    work.new_errors.append(ItemErrorRow(stored.href, stored.etag, parsed))
+                continue
             work.stored[stored.href] = stored
-            normalized = normalize_object(
-                stored.data.encode("utf-8"),
-                horizon=work.horizon,
-                owner_tz=self.config.owner.timezone,
-            )
             work.fresh[stored.href] = StoredObject(
                 href=stored.href,
                 etag=stored.etag,
                 content_hash=stored.content_hash,
                 data=stored.data,
                 recurring=True,
-                instances=normalized.instances,
+                instances=parsed.instances,
             )
 
     @staticmethod

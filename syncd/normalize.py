@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any
@@ -211,6 +211,7 @@ def _expand_series(
     master_start = _localize_series(uid, events, master, owner_tz)
     series_start = None if master_start is None else _utc(master_start)
     all_day = master_start is not None and not isinstance(master_start, datetime)
+    _check_rules(uid, events)
     calendar = Calendar()
     calendar.subcomponents.extend(events)
     found: dict[tuple[str, str], Instance] = {}
@@ -219,9 +220,8 @@ def _expand_series(
             instance = _occurrence_instance(uid, occurrence, series_start, all_day, owner_tz)
             if _instant(instance.start) >= horizon.end:
                 break  # occurrences come in order of start
-            # The library also yields occurrences overlapping the window's start; keep those
-            # that start inside it.
-            if horizon.contains(instance.start):
+            # An occurrence belongs to the horizon by its original start, as the diff keys it.
+            if horizon.contains(instance.recurrence_id or instance.start):
                 found.setdefault(instance.key, instance)
             if len(found) > MAX_OCCURRENCES:
                 raise ParseError(
@@ -231,7 +231,51 @@ def _expand_series(
         raise ParseError(
             f"cannot expand the recurrence of UID {uid!r} ({type(exc).__name__})"
         ) from None
+    for moved in _overrides_moved_out(uid, events, horizon, series_start, all_day, owner_tz):
+        found.setdefault(moved.key, moved)
     return [found[key] for key in sorted(found)]
+
+
+def _check_rules(uid: str, events: Sequence[Component]) -> None:
+    """Refuse rules the expansion cannot finish (an INTERVAL of 0 never advances)."""
+    for event in events:
+        try:
+            intervals = [i for rule in _rules_of(event) for i in rule.get("INTERVAL", [1])]
+        except _PARSE_ERRORS:
+            raise ParseError(f"invalid RRULE in UID {uid!r}") from None
+        for interval in intervals:
+            if not isinstance(interval, int) or interval < 1:
+                raise ParseError(f"UID {uid!r} has an RRULE with INTERVAL {interval!r}")
+
+
+def _rules_of(event: Component) -> list[Any]:
+    rules = event.get("RRULE")
+    if rules is None:
+        return []
+    return list(rules) if isinstance(rules, list) else [rules]
+
+
+def _overrides_moved_out(
+    uid: str,
+    events: Sequence[Component],
+    horizon: Horizon,
+    series_start: When | None,
+    all_day: bool,
+    owner_tz: ZoneInfo,
+) -> list[Instance]:
+    """Overrides whose original start is inside the horizon but whose new start is not: the
+    expansion (by current start) misses them, the diff (by original start) must not."""
+    found = []
+    for event in events:
+        if "RECURRENCE-ID" not in event:
+            continue
+        instance = _single_instance(uid, event, owner_tz)
+        rid = instance.recurrence_id
+        if all_day and isinstance(rid, datetime):
+            rid = rid.date()
+        if rid is not None and horizon.contains(rid) and not horizon.contains(instance.start):
+            found.append(replace(instance, recurrence_id=rid, series_start=series_start))
+    return found
 
 
 def _master(events: Sequence[Component]) -> Component | None:

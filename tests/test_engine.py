@@ -380,3 +380,47 @@ def test_notes_calendar_is_never_watched(tmp_path: Path) -> None:
     assert main(["once", "--config", str(tmp_path / "syncd.toml")]) == 0
     lines = (tmp_path / "var" / "audit.jsonl").read_text().splitlines()
     assert [json.loads(line)["calendar"] for line in lines] == ["work"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "DTSTART:20261202T100000Z\r\nDTEND:20261202T110000Z\r\nRRULE:FREQ=MONTHLY;BYDAY=9MO",
+        "DTSTART;VALUE=DATE:99991231",
+        "DTSTART:20261202T100000Z\r\nDTEND:20261202T110000Z\r\nRRULE:FREQ=DAILY;INTERVAL=0",
+        "DTSTART:99991231T235959Z\r\nDURATION:PT2H",
+        "DTSTART;TZID=Asia/Tokyo:00010101T000000\r\nDTEND;TZID=Asia/Tokyo:00010101T010000",
+    ],
+    ids=["byday-out-of-range", "year-9999-date", "interval-zero", "overflow-end", "year-1"],
+)
+def test_pathological_file_is_an_item_error_not_a_crash(h: Harness, body: str) -> None:
+    """Inputs that break the libraries are reported by name; the other files keep working."""
+    baseline(h, a=single())
+    bad = f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:bad\r\n{body}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    h.put("bad.ics", bad.encode())
+    h.put("b.ics", single("b"))
+    report = h.cycle()
+    assert [e.href for e in report.new_errors] == ["bad.ics"]
+    assert [(c.kind.value, c.uid) for c in report.changes] == [("created", "b")]
+
+
+def test_override_moved_out_of_the_horizon_is_a_move(h: Harness) -> None:
+    """An occurrence near the horizon's end moved beyond it is reported as moved, not as
+    cancelled, and nothing is reported later when days pass."""
+    end = NOW + timedelta(days=170)  # the horizon reaches 180 days ahead
+    series = calendar(event("s", end, end + HOUR, CLIENT, "RRULE:FREQ=WEEKLY;COUNT=3"))
+    baseline(h, s=series)
+    moved = end + timedelta(days=7 + 21)  # the second occurrence, moved four weeks on
+    override = event(
+        "s",
+        moved,
+        moved + HOUR,
+        CLIENT,
+        "RECURRENCE-ID:" + (end + timedelta(days=7)).strftime("%Y%m%dT%H%M%SZ"),
+    )
+    h.put("s.ics", series.replace(b"END:VCALENDAR", override.encode() + b"END:VCALENDAR"))
+    report = h.cycle()
+    assert [(c.kind.value, c.start_after) for c in report.changes] == [("moved", moved)]
+    for _ in range(4):
+        h.advance(timedelta(days=3))
+        assert h.cycle().changes == ()
