@@ -65,8 +65,13 @@ class LocalConnector(Connector):
         return f"local:{self.folder.resolve()}"
 
     def list_changes(self, cursor: str | None, known: Mapping[str, str]) -> Delta:
-        """Scan the folder; read only files whose size or modification time changed."""
-        self._ensure_folder()
+        """Scan the folder; read only files whose size or modification time changed.
+
+        A missing folder is created only for a calendar syncd knows nothing of yet: once it
+        holds objects, a vanished folder (an unmounted disk) is an error, never a wave of
+        cancellations.
+        """
+        self._ensure_folder(may_create=not known)
         upserts: list[RemoteObject] = []
         failures: list[ItemFailure] = []
         present: set[str] = set()
@@ -85,11 +90,16 @@ class LocalConnector(Connector):
             upserts=upserts, removed=removed, cursor=self._cursor(), full=False, failures=failures
         )
 
-    def _ensure_folder(self) -> None:
+    def _ensure_folder(self, *, may_create: bool = True) -> None:
         if self.folder.is_dir():
             return
-        if self.create_folder and not self.folder.exists():
-            self.folder.mkdir(parents=True, mode=0o700)
+        if self.create_folder and may_create and not self.folder.exists():
+            try:
+                self.folder.mkdir(parents=True, mode=0o700)
+            except OSError as error:
+                raise ConnectorError(
+                    self.name, f"cannot create folder {self.folder}: {error.strerror}"
+                ) from None
             return
         raise ConnectorError(self.name, f"folder {self.folder} is missing or not a folder")
 
@@ -182,8 +192,11 @@ class LocalConnector(Connector):
             temp.unlink(missing_ok=True)
 
     def watch(self, on_change: Callable[[], None]) -> Watch:
-        """Call ``on_change`` on every create, modify, move or delete of an ``.ics`` file."""
-        self._ensure_folder()
+        """Call ``on_change`` on every create, modify, move or delete of an ``.ics`` file.
+
+        Never creates the folder (a first cycle does): raises ``ConnectorError`` while it is
+        missing, and the daemon tries again after the next cycle."""
+        self._ensure_folder(may_create=False)
         return _FolderWatch(self.folder, on_change)
 
 
@@ -216,8 +229,9 @@ def _is_object_name(name: str) -> bool:
 
 
 def _etag(stat: os.stat_result) -> str:
-    # The inode changes on an atomic save; mtime and size catch edits in place.
-    return f"{stat.st_mtime_ns:x}-{stat.st_size:x}-{stat.st_ino:x}"
+    # The inode changes on an atomic save; mtime and size catch edits in place; ctime catches
+    # a permission fix (chmod) on a file that could not be read.
+    return f"{stat.st_mtime_ns:x}-{stat.st_size:x}-{stat.st_ino:x}-{stat.st_ctime_ns:x}"
 
 
 def _fsync_folder(folder: Path) -> None:

@@ -78,6 +78,7 @@ class Daemon:
         self._stopping = threading.Event()
         self._dirty: set[str] = set()
         self._dirty_lock = threading.Lock()
+        self._unwatchable: set[str] = set()
 
     def stop(self) -> None:
         """Ask the loop to finish the cycle in flight and return."""
@@ -106,7 +107,7 @@ class Daemon:
 
     def run(self) -> None:
         """Loop until stopped: due or dirty calendars get a cycle, then wait for the next."""
-        watches = self._start_watches()
+        watches: dict[str, Watch] = {}
         due = dict.fromkeys(self.calendars, 0.0)
         try:
             while not self._stopping.is_set():
@@ -114,12 +115,13 @@ class Daemon:
                 for name in self._take_due(due):
                     _run_one(self.engine, name)
                     due[name] = time.monotonic() + self.intervals[name].total_seconds()
+                    self._ensure_watch(name, watches)
                     if self._stopping.is_set():
                         break
                 timeout = max(0.0, min(due.values(), default=60.0) - time.monotonic())
                 self._wake.wait(timeout)
         finally:
-            for watch in watches:
+            for watch in watches.values():
                 watch.stop()
         log.info("daemon.stopped")
 
@@ -129,14 +131,16 @@ class Daemon:
             dirty, self._dirty = self._dirty, set()
         return [name for name in self.calendars if name in dirty or due[name] <= now]
 
-    def _start_watches(self) -> list[Watch]:
-        watches = []
-        for name in self.calendars:
-            try:
-                watch = self.engine.connectors[name].watch(self.mark_dirty(name))
-            except ConnectorError as error:
-                log.warning("watch.unavailable", calendar=name, error=str(error))
-                continue
-            if watch is not None:
-                watches.append(watch)
-        return watches
+    def _ensure_watch(self, name: str, watches: dict[str, Watch]) -> None:
+        """Start a calendar's push watch once it can be (after its first cycle)."""
+        if name in watches or name in self._unwatchable:
+            return
+        try:
+            watch = self.engine.connectors[name].watch(self.mark_dirty(name))
+        except ConnectorError as error:
+            log.warning("watch.unavailable", calendar=name, error=str(error))
+            return
+        if watch is None:
+            self._unwatchable.add(name)
+        else:
+            watches[name] = watch

@@ -396,7 +396,10 @@ def test_notes_calendar_is_never_watched(tmp_path: Path) -> None:
 def test_pathological_file_is_an_item_error_not_a_crash(h: Harness, body: str) -> None:
     """Inputs that break the libraries are reported by name; the other files keep working."""
     baseline(h, a=single())
-    bad = f"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:bad\r\n{body}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    bad = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:bad\r\n"
+        f"{body}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
     h.put("bad.ics", bad.encode())
     h.put("b.ics", single("b"))
     report = h.cycle()

@@ -176,3 +176,34 @@ def test_watch_ignores_hidden_files(connector: LocalConnector, folder: Path) -> 
         assert not seen.wait(0.5)
     finally:
         watch.stop()
+
+
+def test_vanished_folder_of_a_known_calendar_is_an_error(tmp_path: Path) -> None:
+    """With objects known, a missing folder is not recreated empty (no false cancellations)."""
+    connector = LocalConnector("work", tmp_path / "gone")
+    with pytest.raises(ConnectorError, match="missing"):
+        connector.list_changes("cursor", {"a.ics": "1"})
+    assert not (tmp_path / "gone").exists()
+
+
+def test_missing_folder_of_a_new_calendar_is_created(tmp_path: Path) -> None:
+    """A calendar syncd knows nothing of yet gets its folder made."""
+    connector = LocalConnector("work", tmp_path / "new")
+    assert list(connector.list_changes(None, {}).upserts) == []
+    assert (tmp_path / "new").is_dir()
+
+
+def test_folder_that_cannot_be_made_is_a_connector_error(tmp_path: Path) -> None:
+    """An impossible folder is a per-calendar error, not a crash of every calendar."""
+    (tmp_path / "file").write_text("x")
+    connector = LocalConnector("work", tmp_path / "file" / "sub")
+    with pytest.raises(ConnectorError, match="cannot create"):
+        connector.list_changes(None, {})
+
+
+def test_permission_fix_changes_the_etag(connector: LocalConnector, folder: Path) -> None:
+    """A chmod alone gives a new etag, so a file that could not be read is tried again."""
+    FolderOutside(folder).put("a.ics", sample("a"))
+    before = connector.get("a.ics").etag
+    (folder / "a.ics").chmod(0o640)
+    assert connector.get("a.ics").etag != before
