@@ -447,21 +447,25 @@ class AuditLog:
         return list(range(anchor.seq + 1, anchor.seq + 1 + dropped))
 
     def _refuse_several_cycles(self, fd: int, start: int, end: int) -> None:
-        """One uncommitted append is one sealed batch with one ``ts``. A longer tail means the
-        state store is older than the log (restored from a backup): dropping it would erase
-        history, so refuse."""
+        """One uncommitted append is one sealed batch: complete records sharing one ``ts``,
+        perhaps followed by one torn line. Anything else past the anchor (records of several
+        cycles, after a state store restored from a backup; lines that are not records, when
+        ``audit.path`` names some other file) is kept, and recovery refuses."""
         tail = os.pread(fd, min(end - start, _MAX_UNCOMMITTED + 1), start)
-        stamps = {
-            parsed.data.get("ts")
-            for line in tail.split(b"\n")
-            if not isinstance(parsed := _read_record(line), str)
-        }
-        if len(stamps) > 1 or len(tail) > _MAX_UNCOMMITTED:
+        lines = tail.split(b"\n")
+        complete, torn = lines[:-1], lines[-1]
+        parsed = [_read_record(line) for line in complete]
+        stamps = {p.data.get("ts") for p in parsed if not isinstance(p, str)}
+        strangers = sum(1 for p in parsed if isinstance(p, str))
+        if len(stamps) > 1 or strangers or len(tail) > _MAX_UNCOMMITTED:
             raise AuditError(
-                f"audit log {self.path} holds records of {len(stamps)} cycles past the state "
-                "store's anchor; the store may have been restored from a backup. Not dropping "
+                f"audit log {self.path} holds {len(stamps)} batches of records and "
+                f"{strangers} other lines past the state store's anchor; the store may have "
+                "been restored from a backup, or audit.path names another file. Not dropping "
                 "them (run `syncd audit verify`)"
             )
+        if torn and not torn.startswith(b"{"):  # a torn record still begins like one
+            raise AuditError(f"audit log {self.path} ends in a line that is not a record")
 
     def _anchor_end(self, fd: int, size: int, anchor: Anchor) -> int:
         """The offset just past the anchored record's line."""

@@ -600,3 +600,13 @@ def test_recover_refuses_to_drop_several_cycles(log_path: Path) -> None:
     with pytest.raises(AuditError, match="backup"):
         AuditLog(log_path).recover(anchor)
     assert log_path.read_bytes() == before
+
+
+def test_recover_refuses_to_cut_a_file_that_is_not_an_audit_log(log_path: Path) -> None:
+    """With audit.path pointing at some other file, recovery changes nothing."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text("".join(f"line {i} of my notes\n" for i in range(50)))
+    before = log_path.read_bytes()
+    with pytest.raises(AuditError):
+        AuditLog(log_path).recover(Anchor.EMPTY)
+    assert log_path.read_bytes() == before
