@@ -123,7 +123,7 @@ class Engine:
         crash_point("after-fetch")
         window = horizon if state.horizon is None else horizon.intersect(Horizon(*state.horizon))
         baseline = state.baseline_at is None
-        old, new = self._instances(work)
+        old, new = self._instances(name, work)
         notes = name == self.config.notes_calendar
         changes = () if baseline or notes else tuple(diff(old, new, window))
         count = (
@@ -312,12 +312,19 @@ class Engine:
                 instances=parsed.instances,
             )
 
-    @staticmethod
-    def _instances(work: _Work) -> tuple[dict[InstanceKey, Instance], dict[InstanceKey, Instance]]:
+    def _instances(
+        self, name: str, work: _Work
+    ) -> tuple[dict[InstanceKey, Instance], dict[InstanceKey, Instance]]:
+        """Old and new instances of the touched objects, plus the unchanged objects that hold
+        the same UIDs (a UID copied into a second file is then no creation, and removing the
+        copy no cancellation)."""
         touched = set(work.fresh) | set(work.removed)
-        old = _keyed(i for h in touched if h in work.stored for i in work.stored[h].instances)
-        new = _keyed(i for o in work.fresh.values() for i in o.instances)
-        return old, new
+        before = [i for h in touched if h in work.stored for i in work.stored[h].instances]
+        after = [i for o in work.fresh.values() for i in o.instances]
+        uids = {i.uid for i in (*before, *after)}
+        others = self.store.objects_with_uids(name, uids) if uids else {}
+        same = [i for h, o in others.items() if h not in touched for i in o.instances]
+        return _keyed((*same, *before)), _keyed((*same, *after))
 
     def _records(
         self,

@@ -66,6 +66,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX objects_etag ON objects (calendar, href, etag)",
         "CREATE INDEX objects_count ON objects (calendar, instance_count)",
         "CREATE INDEX objects_recurring ON objects (calendar, recurring)",
+        # Which objects hold a UID: a UID may (wrongly, but it happens) sit in two files.
+        "CREATE TABLE object_uids (calendar TEXT NOT NULL, uid TEXT NOT NULL,"
+        " href TEXT NOT NULL, PRIMARY KEY (calendar, uid, href))",
+        "CREATE INDEX object_uids_href ON object_uids (calendar, href)",
     ),
     # version 2: the ledger (verdicts, kept appointments, timers, outbox)
     LEDGER_MIGRATION,
@@ -144,6 +148,10 @@ class Store(ABC):
     @abstractmethod
     def objects(self, calendar: str, hrefs: Iterable[str]) -> dict[str, StoredObject]:
         """The stored objects among ``hrefs``."""
+
+    @abstractmethod
+    def objects_with_uids(self, calendar: str, uids: Collection[str]) -> dict[str, StoredObject]:
+        """The stored objects holding any of ``uids``, by href."""
 
     @abstractmethod
     def recurring_objects(self, calendar: str) -> list[StoredObject]:
@@ -405,6 +413,20 @@ class SQLiteStore(Store):
             found.update((row[0], _object(row)) for row in rows)
         return found
 
+    def objects_with_uids(self, calendar: str, uids: Collection[str]) -> dict[str, StoredObject]:
+        """See :meth:`Store.objects_with_uids`."""
+        wanted = list(uids)
+        hrefs: set[str] = set()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._query(
+                f"SELECT href FROM object_uids WHERE calendar = ? AND uid IN ({marks})",
+                (calendar, *chunk),
+            )
+            hrefs.update(r[0] for r in rows)
+        return self.objects(calendar, hrefs)
+
     def recurring_objects(self, calendar: str) -> list[StoredObject]:
         """See :meth:`Store.recurring_objects`."""
         rows = self._query(
@@ -460,6 +482,15 @@ class SQLiteStore(Store):
         db.executemany(
             "DELETE FROM objects WHERE calendar = ? AND href = ?",
             [(name, href) for href in commit.removed],
+        )
+        db.executemany(
+            "DELETE FROM object_uids WHERE calendar = ? AND href = ?",
+            [(name, href) for href in (*commit.removed, *(o.href for o in commit.upserts))],
+        )
+        db.executemany(
+            "INSERT INTO object_uids (calendar, uid, href) VALUES (?, ?, ?)"
+            " ON CONFLICT (calendar, uid, href) DO NOTHING",
+            [(name, uid, o.href) for o in commit.upserts for uid in {i.uid for i in o.instances}],
         )
         db.executemany(
             "UPDATE objects SET etag = ? WHERE calendar = ? AND href = ?",

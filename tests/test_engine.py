@@ -427,3 +427,22 @@ def test_override_moved_out_of_the_horizon_is_a_move(h: Harness) -> None:
     for _ in range(4):
         h.advance(timedelta(days=3))
         assert h.cycle().changes == ()
+
+
+def test_a_copied_file_is_not_a_new_appointment(h: Harness) -> None:
+    """Copying an event's file (same UID) creates nothing; removing the copy cancels nothing."""
+    baseline(h, a=single())
+    h.put("copy.ics", single())
+    assert h.cycle().changes == ()
+    h.remove("copy.ics")
+    assert h.cycle().changes == ()
+
+
+def test_a_uid_moved_between_files_in_two_steps_is_quiet(h: Harness) -> None:
+    """A UID first added to a second file, then removed from the first, is no change."""
+    both = calendar(event("x", T, T + HOUR, CLIENT), event("y", T + HOUR, T + 2 * HOUR, CLIENT))
+    baseline(h, xy=both)
+    h.put("y.ics", calendar(event("y", T + HOUR, T + 2 * HOUR, CLIENT)))
+    assert h.cycle().changes == ()
+    h.put("xy.ics", calendar(event("x", T, T + HOUR, CLIENT)))
+    assert h.cycle().changes == ()
