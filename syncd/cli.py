@@ -363,7 +363,8 @@ def _status(args: argparse.Namespace) -> int:
     for row in rows:
         print(
             f"{row['calendar']} ({row['connector']}): last cycle {row['last_cycle'] or 'never'}, "
-            f"{row['instances']} instances, last error: {row['last_error'] or 'none'}"
+            f"last success {row['last_success'] or 'never'}, {row['instances']} instances, "
+            f"last error: {row['last_error'] or 'none'}"
         )
         for href in row["items_in_error"]:
             print(f"  item in error: {href}")

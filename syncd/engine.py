@@ -28,6 +28,7 @@ from syncd.ledger import OutboxRow
 from syncd.model import Change, Instance, InstanceKey, format_when
 from syncd.normalize import Horizon, Normalized, ParseError, normalize_object
 from syncd.outbox import drain
+from syncd.policy import appointment_clients
 from syncd.store import CalendarState, CycleCommit, ItemErrorRow, Store, StoredObject
 from syncd.verdict import Verdict
 
@@ -68,6 +69,8 @@ class _Work:
     etag_updates: list[tuple[str, str]] = field(default_factory=list)
     new_errors: list[ItemErrorRow] = field(default_factory=list)
     cleared: list[str] = field(default_factory=list)
+    late_baseline: set[str] = field(default_factory=set)
+    """Objects unreadable since the first cycle, now read: part of the baseline, not new."""
 
 
 class Engine:
@@ -268,6 +271,8 @@ class Engine:
                 work.cleared.remove(href)
             work.new_errors.append(ItemErrorRow(href, etag, parsed))
             return
+        if href not in work.stored and work.errors.get(href, _NO_ERROR).at_baseline:
+            work.late_baseline.add(href)
         work.fresh[href] = StoredObject(
             href=href,
             etag=etag,
@@ -287,7 +292,7 @@ class Engine:
             return "not UTF-8 text"
         except ParseError as error:
             return str(error)
-        except Exception as error:  # noqa: BLE001 - the per-item boundary: isolate, log, go on
+        except Exception as error:
             log.error("item.unexpected", href=href, error=type(error).__name__, exc_info=True)
             return f"cannot read this calendar object ({type(error).__name__})"
 
@@ -324,6 +329,7 @@ class Engine:
         uids = {i.uid for i in (*before, *after)}
         others = self.store.objects_with_uids(name, uids) if uids else {}
         same = [i for h, o in others.items() if h not in touched for i in o.instances]
+        same += [i for h in work.late_baseline for i in work.fresh[h].instances]
         return _keyed((*same, *before)), _keyed((*same, *after))
 
     def _records(
@@ -352,8 +358,10 @@ class Engine:
     def _change_record(self, name: str, change: Change, now: datetime) -> dict[str, object]:
         changed_at = _changed_at(change, now)
         subject = change.after or change.before
-        people = subject.attendees if subject is not None else ()
-        owner = set(self.config.owner.emails)
+        assert subject is not None
+        clients = appointment_clients(
+            subject, frozenset(self.config.owner.emails), self.config.rules
+        )
         return {
             "type": "change",
             "change": change.kind.value,
@@ -363,7 +371,7 @@ class Engine:
             "start_before": _text(change.start_before),
             "start_after": _text(change.start_after),
             "changed_at": format_when(changed_at),
-            "clients": sorted({email for email, _ in people if email not in owner}),
+            "clients": clients,
         }
 
     def _append_and_commit(
@@ -394,6 +402,9 @@ def _as_removals(delta: Delta, known: Mapping[str, str]) -> Delta:
         full=False,
         failures=delta.failures,
     )
+
+
+_NO_ERROR = ItemErrorRow("", "", "")
 
 
 def _changed_at(change: Change, now: datetime) -> datetime:

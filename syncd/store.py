@@ -61,7 +61,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " PRIMARY KEY (calendar, href))",
         "CREATE TABLE item_errors ("
         " calendar TEXT NOT NULL, href TEXT NOT NULL, etag TEXT NOT NULL,"
-        " reason TEXT NOT NULL, seen_at TEXT NOT NULL, PRIMARY KEY (calendar, href))",
+        " reason TEXT NOT NULL, seen_at TEXT NOT NULL, at_baseline INTEGER NOT NULL,"
+        " PRIMARY KEY (calendar, href))",
         # Covering indexes: a quiet cycle reads etags and counts without touching object data.
         "CREATE INDEX objects_etag ON objects (calendar, href, etag)",
         "CREATE INDEX objects_count ON objects (calendar, instance_count)",
@@ -96,6 +97,8 @@ class ItemErrorRow:
     href: str
     etag: str
     reason: str
+    at_baseline: bool = False
+    """In error since the calendar's first cycle: once readable, it joins the baseline."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -438,9 +441,10 @@ class SQLiteStore(Store):
     def item_errors(self, calendar: str) -> dict[str, ItemErrorRow]:
         """See :meth:`Store.item_errors`."""
         rows = self._query(
-            "SELECT href, etag, reason FROM item_errors WHERE calendar = ?", (calendar,)
+            "SELECT href, etag, reason, at_baseline FROM item_errors WHERE calendar = ?",
+            (calendar,),
         )
-        return {r[0]: ItemErrorRow(r[0], r[1], r[2]) for r in rows}
+        return {r[0]: ItemErrorRow(r[0], r[1], r[2], bool(r[3])) for r in rows}
 
     def audit_anchor(self) -> Anchor:
         """See :meth:`Store.audit_anchor`."""
@@ -526,10 +530,13 @@ class SQLiteStore(Store):
             [(name, href) for href in commit.cleared_errors],
         )
         db.executemany(
-            "INSERT INTO item_errors (calendar, href, etag, reason, seen_at)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (calendar, href) DO UPDATE SET"
+            "INSERT INTO item_errors (calendar, href, etag, reason, seen_at, at_baseline)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (calendar, href) DO UPDATE SET"
             " etag = excluded.etag, reason = excluded.reason, seen_at = excluded.seen_at",
-            [(name, e.href, e.etag, e.reason, commit.at.isoformat()) for e in commit.errors],
+            [
+                (name, e.href, e.etag, e.reason, commit.at.isoformat(), int(commit.baseline))
+                for e in commit.errors
+            ],
         )
 
     @staticmethod

@@ -446,3 +446,26 @@ def test_a_uid_moved_between_files_in_two_steps_is_quiet(h: Harness) -> None:
     assert h.cycle().changes == ()
     h.put("xy.ics", calendar(event("x", T, T + HOUR, CLIENT)))
     assert h.cycle().changes == ()
+
+
+def test_clients_include_an_organizer_who_is_not_the_owner(h: Harness) -> None:
+    """A client who organized the event is among the change record's clients."""
+    organized = calendar(event("o", T, T + HOUR, "ORGANIZER:mailto:jane@example.com", OWNER))
+    baseline(h, o=organized)
+    h.remove("o.ics")
+    h.cycle()
+    [record] = [r for r in h.audit() if r["type"] == "change"]
+    assert record["clients"] == ["jane@example.com"]
+
+
+def test_file_broken_since_the_baseline_joins_it_when_fixed(h: Harness) -> None:
+    """An appointment unreadable at the first cycle is not 'created' once it is fixed."""
+    h.put("bad.ics", b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:garbage\r\n")
+    h.put("a.ics", single())
+    h.cycle()
+    h.put("bad.ics", single("fixed"))
+    report = h.cycle()
+    assert report.changes == ()
+    assert report.instance_count == 2
+    h.remove("bad.ics")
+    assert [c.kind.value for c in h.cycle().changes] == ["cancelled"]
