@@ -327,7 +327,8 @@ def test_status_shows_calendar_and_instance_count(env: dict[str, str], config: P
     result = syncd(env, "status", "--config", config)
     assert (result.returncode, result.stdout.splitlines()[0]) == (
         0,
-        f"work (local): last cycle {NOW.replace('Z', '+00:00')}, 2 instances, last error: none",
+        f"work (local): last cycle {NOW.replace('Z', '+00:00')}, "
+        f"last success {NOW.replace('Z', '+00:00')}, 2 instances, last error: none",
     )
 
 
