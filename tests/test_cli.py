@@ -383,3 +383,17 @@ def test_audit_verify_names_the_first_edited_record(
     audit_path.write_text("".join(lines), encoding="utf-8")
     result = syncd(env, "audit", "verify", "--config", config)
     assert (result.returncode, "first bad seq 2" in result.stdout) == (1, True), result.stdout
+
+
+def test_audit_verify_catches_a_truncated_log_through_the_stored_anchor(
+    env: dict[str, str], config: Path, folder: Path, audit_path: Path
+) -> None:
+    """Cutting the last record off leaves a valid chain; only the store's anchor shows it."""
+    once(env, config)
+    (folder / "bob.ics").unlink()
+    once(env, config)
+    lines = audit_path.read_text(encoding="utf-8").splitlines(keepends=True)
+    audit_path.write_text("".join(lines[:-1]), encoding="utf-8")
+    result = syncd(env, "audit", "verify", "--config", config)
+    assert result.returncode == 1, result.stdout
+    assert f"first bad seq {len(lines)}" in result.stdout
