@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import structlog
@@ -308,14 +308,7 @@ class Engine:
                     work.new_errors.append(ItemErrorRow(stored.href, stored.etag, parsed))
                 continue
             work.stored[stored.href] = stored
-            work.fresh[stored.href] = StoredObject(
-                href=stored.href,
-                etag=stored.etag,
-                content_hash=stored.content_hash,
-                data=stored.data,
-                recurring=True,
-                instances=parsed.instances,
-            )
+            work.fresh[stored.href] = replace(stored, instances=parsed.instances)
 
     def _instances(
         self, name: str, work: _Work

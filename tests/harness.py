@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
@@ -97,3 +99,22 @@ class Harness:
         for record in self.audit():
             if record["type"] == "change":
                 yield record["change"], record["uid"], record["instance"]
+
+
+def syncd_once(root: Path, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
+    """``syncd once`` on ``root/syncd.toml`` as a real process at ``NOW``; ``crash_at`` names
+    a crash point (:mod:`syncd.faults`) where it kills itself."""
+    env = {k: v for k, v in os.environ.items() if k != "SYNCD_CRASH_AT"}
+    if crash_at:
+        env["SYNCD_CRASH_AT"] = crash_at
+    command = [
+        sys.executable,
+        "-m",
+        "syncd.cli",
+        "once",
+        "--config",
+        str(root / "syncd.toml"),
+        "--now",
+        NOW.isoformat(),
+    ]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)

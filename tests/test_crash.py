@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,34 +11,11 @@ import pytest
 
 from syncd.audit import verify
 from syncd.store import SQLiteStore
-from tests.harness import CONFIG
+from tests.harness import CONFIG, syncd_once
 from tests.ical import calendar, event
 
 T = datetime(2026, 12, 2, 10, tzinfo=UTC)
 CLIENT = "ATTENDEE;PARTSTAT=ACCEPTED:mailto:jane@example.com"
-
-
-def syncd_once(root: Path, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "SYNCD_CRASH_AT"}
-    if crash_at:
-        env["SYNCD_CRASH_AT"] = crash_at
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "syncd.cli",
-            "once",
-            "--config",
-            str(root / "syncd.toml"),
-            "--now",
-            "2026-11-27T09:00:00Z",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def change_records(root: Path) -> list[tuple[str, str]]:

@@ -6,8 +6,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,7 +17,7 @@ from icalendar import Calendar
 from syncd.annotate import private_properties
 from syncd.app import cycled_calendars
 from syncd.notes import read_note
-from tests.harness import CONFIG, NOW, Harness
+from tests.harness import CONFIG, NOW, Harness, syncd_once
 from tests.ical import calendar, event
 
 HOUR = timedelta(hours=1)
@@ -308,29 +306,6 @@ def test_client_visible_fields_are_never_modified(h: PolicyHarness) -> None:
     assert set(private_properties(written)) == {"X-SYNCD-VERDICT", "X-SYNCD-NOTE"}
     h.cycle_all()
     assert [r["type"] for r in h.audit()][-1] != "change"  # the annotation is not a change
-
-
-def syncd_once(root: Path, crash_at: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "SYNCD_CRASH_AT"}
-    if crash_at:
-        env["SYNCD_CRASH_AT"] = crash_at
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "syncd.cli",
-            "once",
-            "--config",
-            str(root / "syncd.toml"),
-            "--now",
-            NOW.isoformat(),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize("point", ["after-cycle-commit", "after-write-audit"])
