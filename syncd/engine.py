@@ -27,7 +27,7 @@ from syncd.judge import Judge, PolicyStep, write_record
 from syncd.ledger import OutboxRow
 from syncd.model import Change, Instance, InstanceKey, format_when
 from syncd.normalize import Horizon, Normalized, ParseError, normalize_object
-from syncd.outbox import drain
+from syncd.outbox import Outcome, drain
 from syncd.policy import appointment_clients
 from syncd.store import CalendarState, CycleCommit, ItemErrorRow, Store, StoredObject
 from syncd.verdict import Verdict
@@ -188,18 +188,24 @@ class Engine:
 
     def drain(self) -> None:
         """Perform the pending calendar writes; each outcome is audited and recorded."""
-        drain(self.store.outbox("pending"), self.connectors, self._finish_write)
+        drain(self.store.outbox("pending"), self.connectors, self._finish_writes)
 
-    def _finish_write(self, row: OutboxRow, status: str, error: str | None) -> None:
-        record = write_record(row, "applied" if status == "done" else "failed", error)
-        if status == "pending":
-            record["retry"] = True
+    def _finish_writes(self, outcomes: list[Outcome]) -> None:
+        """Audit a batch of write outcomes and record them with the anchor, in one step."""
+        records = []
+        for row, status, error in outcomes:
+            record = write_record(row, "applied" if status == "done" else "failed", error)
+            if status == "pending":
+                record["retry"] = True
+            records.append(record)
         with self._commit_lock:
             now = self.clock()
-            sealed, anchor = seal([record], self.store.audit_anchor(), now)
+            sealed, anchor = seal(records, self.store.audit_anchor(), now)
             self.audit.append(sealed)
             crash_point("after-write-audit")
-            self.store.finish_write(row.key, status, now, error, anchor)
+            self.store.finish_writes(
+                [(row.key, status, error) for row, status, error in outcomes], now, anchor
+            )
 
     def _list(
         self, name: str, connector: Connector, cursor: str | None, known: Mapping[str, str]

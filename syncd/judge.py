@@ -49,9 +49,12 @@ class PolicyStep:
 
     def decide(self, verdict: Verdict, record_type: str, **extra: Any) -> None:
         """Keep a new or revised verdict and its audit record."""
+        if verdict.key in self._decided:
+            index = self.ledger.verdicts.index(self._decided[verdict.key])
+            self.ledger.verdicts[index] = verdict
+        else:
+            self.ledger.verdicts.append(verdict)
         self._decided[verdict.key] = verdict
-        self.ledger.verdicts = [v for v in self.ledger.verdicts if v.key != verdict.key]
-        self.ledger.verdicts.append(verdict)
         self.records.append({"type": record_type, **verdict_to_json(verdict), **extra})
 
     def decided(self, key: str) -> Verdict | None:

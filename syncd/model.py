@@ -131,5 +131,8 @@ def format_when(value: When) -> str:
 def parse_when(text: str) -> When:
     """Inverse of :func:`format_when`."""
     if "T" in text:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        value = datetime.fromisoformat(text)  # reads the trailing "Z" as UTC
+        if value.tzinfo is None:
+            raise ValueError(f"{text!r} has no zone")
+        return value
     return date.fromisoformat(text)

@@ -20,7 +20,7 @@ from syncd.errors import AlreadyExists, Conflict, ConnectorError, NotFound
 from syncd.ledger import OutboxRow
 from syncd.notes import read_note
 
-__all__ = ["MAX_ATTEMPTS", "drain"]
+__all__ = ["BATCH", "MAX_ATTEMPTS", "Outcome", "drain"]
 
 MAX_ATTEMPTS = 5
 """A write still failing after this many cycles is given up (status ``failed``)."""
@@ -28,7 +28,11 @@ _CONFLICT_RETRIES = 3
 
 log = structlog.get_logger("syncd.outbox")
 
-Finish = Callable[[OutboxRow, str, str | None], None]
+Outcome = tuple[OutboxRow, str, str | None]
+Finish = Callable[[list[Outcome]], None]
+BATCH = 100
+"""Outcomes are recorded (audited and committed) this many at a time: a write done but not yet
+recorded when the process dies is simply done again, idempotently, on the next drain."""
 
 
 class _GiveUp(Exception):
@@ -36,28 +40,32 @@ class _GiveUp(Exception):
 
 
 def drain(rows: list[OutboxRow], connectors: Mapping[str, Connector], finish: Finish) -> None:
-    """Perform each pending write in order; ``finish(row, status, error)`` records the outcome
-    (``done``, ``pending`` to retry next cycle, or ``failed``)."""
+    """Perform each pending write in order; ``finish(outcomes)`` records each outcome
+    (``done``, ``pending`` to retry next cycle, or ``failed``), a batch at a time."""
+    outcomes: list[Outcome] = []
     for row in rows:
-        connector = connectors.get(row.calendar)
-        try:
-            if connector is None:
-                raise _GiveUp(f"calendar {row.calendar!r} is not configured")
-            _perform(row, connector)
-        except _GiveUp as error:
-            log.error("write.failed", key=row.key, calendar=row.calendar, error=str(error))
-            finish(row, "failed", str(error))
-        except ConnectorError as error:
-            last = row.attempts + 1 >= MAX_ATTEMPTS
-            log.warning(
-                "write.retry" if not last else "write.failed",
-                key=row.key,
-                calendar=row.calendar,
-                error=str(error),
-            )
-            finish(row, "failed" if last else "pending", str(error))
-        else:
-            finish(row, "done", None)
+        outcomes.append(_attempt(row, connectors.get(row.calendar)))
+        if len(outcomes) >= BATCH:
+            finish(outcomes)
+            outcomes = []
+    if outcomes:
+        finish(outcomes)
+
+
+def _attempt(row: OutboxRow, connector: Connector | None) -> Outcome:
+    try:
+        if connector is None:
+            raise _GiveUp(f"calendar {row.calendar!r} is not configured")
+        _perform(row, connector)
+    except _GiveUp as error:
+        log.error("write.failed", key=row.key, calendar=row.calendar, error=str(error))
+        return row, "failed", str(error)
+    except ConnectorError as error:
+        last = row.attempts + 1 >= MAX_ATTEMPTS
+        log.warning("write.failed" if last else "write.retry", key=row.key,
+                    calendar=row.calendar, error=str(error))
+        return row, "failed" if last else "pending", str(error)
+    return row, "done", None
 
 
 def _perform(row: OutboxRow, connector: Connector) -> None:

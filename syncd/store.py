@@ -216,10 +216,11 @@ class Store(ABC):
         """Outbox rows in that status, in the order they were intended."""
 
     @abstractmethod
-    def finish_write(
-        self, key: str, status: str, at: datetime, error: str | None, anchor: Anchor
+    def finish_writes(
+        self, outcomes: Sequence[tuple[str, str, str | None]], at: datetime, anchor: Anchor
     ) -> None:
-        """Record a write's outcome and move the audit anchor, atomically."""
+        """Record writes' outcomes ``(key, status, error)`` and move the audit anchor,
+        atomically."""
 
     @abstractmethod
     def close(self) -> None:
@@ -661,16 +662,16 @@ class SQLiteStore(Store):
             )
         )
 
-    def finish_write(
-        self, key: str, status: str, at: datetime, error: str | None, anchor: Anchor
+    def finish_writes(
+        self, outcomes: Sequence[tuple[str, str, str | None]], at: datetime, anchor: Anchor
     ) -> None:
-        """See :meth:`Store.finish_write`."""
+        """See :meth:`Store.finish_writes`."""
         try:
             with self._transaction() as db:
-                db.execute(
+                db.executemany(
                     "UPDATE outbox SET status = ?, attempts = attempts + 1, last_error = ?,"
                     " updated_at = ? WHERE key = ?",
-                    (status, error, at.isoformat(), key),
+                    [(status, error, at.isoformat(), key) for key, status, error in outcomes],
                 )
                 self._write_anchor(db, anchor)
         except sqlite3.Error as error_:
