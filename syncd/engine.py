@@ -24,7 +24,6 @@ from syncd.diff import diff
 from syncd.errors import CursorExpired
 from syncd.faults import crash_point
 from syncd.judge import Judge, PolicyStep, write_record
-from syncd.ledger import OutboxRow
 from syncd.model import Change, Instance, InstanceKey, format_when
 from syncd.normalize import Horizon, Normalized, ParseError, normalize_object
 from syncd.outbox import Outcome, drain

@@ -62,8 +62,12 @@ def _attempt(row: OutboxRow, connector: Connector | None) -> Outcome:
         return row, "failed", str(error)
     except ConnectorError as error:
         last = row.attempts + 1 >= MAX_ATTEMPTS
-        log.warning("write.failed" if last else "write.retry", key=row.key,
-                    calendar=row.calendar, error=str(error))
+        log.warning(
+            "write.failed" if last else "write.retry",
+            key=row.key,
+            calendar=row.calendar,
+            error=str(error),
+        )
         return row, "failed" if last else "pending", str(error)
     return row, "done", None
 
