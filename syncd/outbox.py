@@ -89,18 +89,8 @@ def _write_note(row: OutboxRow, connector: Connector) -> None:
         connector.create(row.href, data)
         return
     except AlreadyExists:
-        pass
-    for _ in range(_CONFLICT_RETRIES):
-        current = connector.get(row.href)
-        wanted = keep_owner_markers(data, current.data)
-        if wanted == current.data:
-            return
-        try:
-            connector.update(row.href, wanted, current.etag)
-            return
-        except Conflict:
-            continue
-    raise Conflict(row.calendar, f"{row.href} kept changing while syncd wrote it")
+        pass  # an earlier try, or the same note with an older verdict: update it in place
+    _rewrite(row, connector, lambda current: keep_owner_markers(data, current))
 
 
 def keep_owner_markers(new: bytes, current: bytes) -> bytes:
@@ -118,28 +108,38 @@ def keep_owner_markers(new: bytes, current: bytes) -> bytes:
 def _annotate(row: OutboxRow, connector: Connector) -> None:
     properties = {str(k): str(v) for k, v in dict(row.payload["properties"]).items()}
     instance = row.payload.get("instance")
-    for _ in range(_CONFLICT_RETRIES):
+
+    def annotated(current: bytes) -> bytes:
         try:
-            current = connector.get(row.href)
-        except NotFound:
-            raise _GiveUp(f"{row.href} is gone; nothing to annotate") from None
-        try:
-            wanted = annotate_event(
-                current.data,
+            return annotate_event(
+                current,
                 uid=str(row.payload["uid"]),
                 instance=None if instance is None else str(instance),
                 properties=properties,
             )
         except ValueError as error:
             raise _GiveUp(f"{row.href}: {error}") from None
+
+    _rewrite(row, connector, annotated)
+
+
+def _rewrite(row: OutboxRow, connector: Connector, change: Callable[[bytes], bytes]) -> None:
+    """Read, change, write at the etag read; on a conflict read the user's version and change
+    that instead, so their edit is never overwritten."""
+    for _ in range(_CONFLICT_RETRIES):
+        try:
+            current = connector.get(row.href)
+        except NotFound:
+            raise _GiveUp(f"{row.href} is gone") from None
+        wanted = change(current.data)
         if wanted == current.data:
             return
         try:
             connector.update(row.href, wanted, current.etag)
             return
         except Conflict:
-            continue  # the user changed it meanwhile: read their version and apply again
-    raise Conflict(row.calendar, f"{row.href} kept changing while syncd annotated it")
+            continue
+    raise Conflict(row.calendar, f"{row.href} kept changing while syncd wrote it")
 
 
 def _withdraw(row: OutboxRow, connector: Connector) -> None:

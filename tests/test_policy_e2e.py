@@ -417,3 +417,35 @@ def test_new_booking_of_an_escalated_client_gets_a_note(tmp_path: Path) -> None:
         assert b"deposit" in bookings[0].read_bytes()
     finally:
         h.close()
+
+
+def test_a_user_edit_during_the_annotation_survives(
+    h: PolicyHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The user edits the event between syncd's read and its write: the write conflicts,
+    syncd reads the user's version, applies its properties to it, and keeps the edit."""
+    h.put("a.ics", appointment("a", SOON, JANE))
+    h.cycle_all()
+    h.put("a.ics", appointment("a", SOON, JANE_DECLINED))
+    connector = h.engine.connectors["work"]
+    real_update = connector.update
+    edits = []
+
+    def user_edits_first(href: str, data: bytes, etag: str) -> str:
+        if href == "a.ics" and not edits:
+            edited = (
+                (h.folder / href)
+                .read_bytes()
+                .replace(b"SUMMARY:Coaching", b"LOCATION:Room 7\r\nSUMMARY:Coaching")
+            )
+            h.put(href, edited)
+            edits.append(edited)
+        return real_update(href, data, etag)
+
+    monkeypatch.setattr(connector, "update", user_edits_first)
+    h.cycle_all()
+    written = (h.folder / "a.ics").read_bytes()
+    assert b"LOCATION:Room 7" in written
+    assert b"X-SYNCD-VERDICT:late_cancellation" in written
+    applied = [r for r in h.records_of("write") if r["action"] == "annotate"]
+    assert [r["status"] for r in applied] == ["intended", "applied"]
