@@ -23,11 +23,12 @@ from syncd.connector import Connector, Delta
 from syncd.diff import diff
 from syncd.errors import CursorExpired
 from syncd.faults import crash_point
-from syncd.judge import Judge, PolicyStep, write_record
+from syncd.judge import Judge
 from syncd.model import Change, Instance, InstanceKey, format_when
 from syncd.normalize import Horizon, Normalized, ParseError, normalize_object
 from syncd.outbox import Outcome, drain
 from syncd.policy import appointment_clients
+from syncd.scribe import PolicyStep, write_record
 from syncd.store import CalendarState, CycleCommit, ItemErrorRow, Store, StoredObject
 from syncd.verdict import Verdict
 

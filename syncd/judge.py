@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
 from syncd.config import Config
-from syncd.holds import holds_for, render_hold, stale_holds
-from syncd.insights import client_record
-from syncd.ledger import KeptRow, LedgerChanges, OutboxRow, Timer, verdict_to_json
+from syncd.ledger import KeptRow, Timer
 from syncd.model import Change, ChangeKind, Instance, format_when
-from syncd.notes import note_href, note_uid, read_note, render_booking_note, render_note
+from syncd.notes import read_note
 from syncd.policy import (
     Appointment,
     PastVerdict,
@@ -28,38 +24,15 @@ from syncd.policy import (
     waive,
     with_actor,
 )
-from syncd.rebook import BusyIndex, Habits, busy_from_instance, find_slots
 from syncd.rules import OwnerPolicy
+from syncd.scribe import PolicyStep, Scribe
 from syncd.store import Store, StoredObject
-from syncd.verdict import Actor, ClientRecord, Deposit, Verdict
+from syncd.verdict import Actor, Deposit, Verdict
 
-__all__ = ["Judge", "PolicyStep", "write_record"]
+__all__ = ["Judge"]
 
 _INFER_NO_SHOW = ("NEEDS-ACTION", "DECLINED")
 _OWNER_ANSWERS = {"client": Actor.CLIENT, "me": Actor.OWNER, "owner": Actor.OWNER}
-
-
-@dataclass(slots=True)
-class PolicyStep:
-    """What the policy step of one cycle decided."""
-
-    ledger: LedgerChanges = field(default_factory=LedgerChanges)
-    records: list[dict[str, Any]] = field(default_factory=list)
-    _decided: dict[str, Verdict] = field(default_factory=dict)
-
-    def decide(self, verdict: Verdict, record_type: str, **extra: Any) -> None:
-        """Keep a new or revised verdict and its audit record."""
-        if verdict.key in self._decided:
-            index = self.ledger.verdicts.index(self._decided[verdict.key])
-            self.ledger.verdicts[index] = verdict
-        else:
-            self.ledger.verdicts.append(verdict)
-        self._decided[verdict.key] = verdict
-        self.records.append({"type": record_type, **verdict_to_json(verdict), **extra})
-
-    def decided(self, key: str) -> Verdict | None:
-        """A verdict decided earlier in this cycle."""
-        return self._decided.get(key)
 
 
 class Judge:
@@ -71,8 +44,7 @@ class Judge:
         self.rules = config.rules
         self.zone = config.owner.timezone
         self.owner = frozenset(config.owner.emails)
-        self._busy: BusyIndex | None = None
-        self._pending_snapshot: tuple[str, list[StoredObject], list[StoredObject]] = ("", [], [])
+        self.scribe = Scribe(config, store)
 
     # --- entry points ----------------------------------------------------------------------
 
@@ -88,21 +60,19 @@ class Judge:
     ) -> PolicyStep:
         """Judge a watched calendar's changes, fire its due timers and deposit deadlines."""
         fresh, gone = list(fresh), list(gone)
-        self._busy = None
-        self._pending_snapshot = (calendar, fresh, gone)
+        self.scribe.begin(calendar, fresh, gone)
         step = PolicyStep()
         for change in changes:
             self._judge_change(step, calendar, change, now, changed_at(change), href_of)
         self._set_timers(step, calendar, fresh, gone, now)
         self._fire_timers(step, calendar, now)
         self._expire_deposits(step, calendar, now)
-        self._withdraw_holds(step, changes, calendar, now)
+        self.scribe.withdraw_holds(step, changes, calendar, now)
         return step
 
     def on_notes(self, notes: Iterable[StoredObject], now: datetime) -> PolicyStep:
         """Read the owner's markers on syncd's notes: waive, or answer who made a change."""
-        self._busy = None
-        self._pending_snapshot = ("", [], [])
+        self.scribe.begin("", [], [])
         step = PolicyStep()
         for note in notes:
             feedback = read_note(note.data.encode("utf-8"))
@@ -165,9 +135,9 @@ class Judge:
 
     def _issue(self, step: PolicyStep, verdict: Verdict, now: datetime, href: str | None) -> None:
         step.decide(verdict, "verdict")
-        self._note(step, verdict, now, first=True)
+        self.scribe.note(step, verdict, now, first=True)
         if href is not None and self.config.notes_calendar is not None:
-            self._annotate(step, verdict, href)
+            self.scribe.annotate(step, verdict, href)
 
     def _rebooked(self, step: PolicyStep, client: str, booked: Instance, now: datetime) -> None:
         """A client's new (or moved) appointment may resolve their pending deposits."""
@@ -192,12 +162,12 @@ class Judge:
             resolution=verdict.deposit.value if verdict.deposit else None,
             linked=link,
         )
-        self._note(step, verdict, now)
+        self.scribe.note(step, verdict, now)
 
     def _flagged_booking(
         self, step: PolicyStep, calendar: str, client: str, booked: Instance, now: datetime
     ) -> None:
-        record = self._record(client, now, step)
+        record = self.scribe.record(client, now, step)
         if not record.flags and not record.require_deposit:
             return
         rid = None if booked.recurrence_id is None else format_when(booked.recurrence_id)
@@ -212,7 +182,9 @@ class Judge:
                 "flags": [f.code for f in record.flags],
             }
         )
-        self._queue_note_text(step, key, self._booking_note(key, client, booked, record, now))
+        self.scribe.queue_note_text(
+            step, key, self.scribe.booking_note_text(key, client, booked, record, now)
+        )
 
     def _markers_changed(
         self, step: PolicyStep, calendar: str, client: str, instance: Instance, now: datetime
@@ -229,7 +201,7 @@ class Judge:
                 self._issue(step, verdict, now, None)
             elif existing.kind != verdict.kind:  # the owner changed their mark
                 step.decide(verdict, "verdict_revised", reason="the owner changed the mark")
-                self._note(step, verdict, now)
+                self.scribe.note(step, verdict, now)
         policy = self.rules.policy_for(client)
         mark = has_marker(instance, policy.waive_markers)
         if mark:
@@ -274,7 +246,7 @@ class Judge:
             revised = waive(revised, f"the owner marked '{waiver}' on the {where}")
             step.decide(revised, "waiver")
         if revised is not verdict:
-            self._note(step, revised, now)
+            self.scribe.note(step, revised, now)
 
     # --- timers ----------------------------------------------------------------------------
 
@@ -362,177 +334,6 @@ class Judge:
             if resolved is not None:
                 self._resolve(step, resolved, now, linked=None)
 
-    # --- notes -----------------------------------------------------------------------------
-
-    def _record(self, client: str, now: datetime, step: PolicyStep) -> ClientRecord:
-        stored = {v.key: v for v in self.store.verdicts(client)}
-        stored.update({v.key: v for v in step.ledger.verdicts if v.client == client})
-        kept = [t for _, t in self.store.kept_starts(client)]
-        kept += [k.start for k in step.ledger.kept if k.client == client]
-        return client_record(
-            client,
-            self.rules.name_for(client),
-            list(stored.values()),
-            kept,
-            policy=self.rules.policy_for(client),
-            now=now,
-            zone=self.zone,
-            currency=self.rules.pricing.currency,
-        )
-
-    def _note(
-        self, step: PolicyStep, verdict: Verdict, now: datetime, *, first: bool = False
-    ) -> None:
-        if self.config.notes_calendar is None:
-            return
-        record = self._record(verdict.client, now, step)
-        slots = self._suggest(verdict, now)
-        data = render_note(verdict, record, slots, self.zone, stamp=now).decode("utf-8")
-        self._queue_note_text(step, verdict.key, data)
-        if first and self.rules.rebooking.holds:
-            self._hold(step, verdict, slots, now)
-
-    def _hold(
-        self,
-        step: PolicyStep,
-        verdict: Verdict,
-        slots: Sequence[tuple[datetime, datetime]],
-        now: datetime,
-    ) -> None:
-        """Tentative holds over the suggested slots, in the notes calendar."""
-        assert self.config.notes_calendar is not None
-        for hold in holds_for(verdict, slots):
-            step.ledger.holds_set.append(hold)
-            data = render_hold(hold, verdict.client_name, now).decode("utf-8")
-            row = OutboxRow(
-                key=hold.key,
-                calendar=self.config.notes_calendar,
-                action="note",
-                href=hold.href,
-                payload={"data": data, "for": verdict.key},
-            )
-            step.ledger.outbox.append(row)
-            step.records.append(write_record(row, "intended"))
-
-    def _withdraw_holds(
-        self, step: PolicyStep, changes: Sequence[Change], calendar: str, now: datetime
-    ) -> None:
-        """Withdraw holds whose client booked again, whose slot was taken, or whose time
-        has come."""
-        holds = self.store.active_holds()
-        if not holds or self.config.notes_calendar is None:
-            return
-        rebooked = {
-            client
-            for change in changes
-            if change.kind in (ChangeKind.CREATED, ChangeKind.MOVED) and change.after
-            for client in appointment_clients(change.after, self.owner, self.rules)
-        }
-        busy = self._busy_index()
-        taken = {h.key for h in holds if busy.overlaps(h.start, h.end)}
-        for hold, reason in stale_holds(holds, now=now, rebooked=rebooked, taken=taken):
-            step.ledger.holds_withdrawn.append(hold.key)
-            row = OutboxRow(
-                key=f"withdraw-{hold.key}",
-                calendar=self.config.notes_calendar,
-                action="withdraw",
-                href=hold.href,
-                payload={"reason": reason},
-            )
-            step.ledger.outbox.append(row)
-            step.records.append({**write_record(row, "intended"), "reason": reason})
-
-    def _queue_note_text(self, step: PolicyStep, key: str, data: str) -> None:
-        if self.config.notes_calendar is None:
-            return
-        digest = hashlib.sha256(f"{key}|{data}".encode()).hexdigest()
-        row = OutboxRow(
-            key=digest,
-            calendar=self.config.notes_calendar,
-            action="note",
-            href=note_href(key),
-            payload={"data": data, "for": key},
-        )
-        step.ledger.outbox.append(row)
-        step.records.append(write_record(row, "intended"))
-
-    def _annotate(self, step: PolicyStep, verdict: Verdict, href: str) -> None:
-        properties = {"X-SYNCD-VERDICT": verdict.kind.value, "X-SYNCD-NOTE": note_uid(verdict.key)}
-        digest = hashlib.sha256(f"annotate|{verdict.key}|{sorted(properties.items())}".encode())
-        row = OutboxRow(
-            key=digest.hexdigest(),
-            calendar=verdict.calendar,
-            action="annotate",
-            href=href,
-            payload={"uid": verdict.uid, "instance": verdict.instance, "properties": properties},
-        )
-        step.ledger.outbox.append(row)
-        step.records.append(write_record(row, "intended"))
-
-    def _booking_note(
-        self, key: str, client: str, booked: Instance, record: ClientRecord, now: datetime
-    ) -> str:
-        data = render_booking_note(
-            key, record, booked.start, booked.end, booked.summary, self.zone, stamp=now
-        )
-        return data.decode("utf-8")
-
-    def _suggest(self, verdict: Verdict, now: datetime) -> list[tuple[datetime, datetime]]:
-        settings = self.rules.rebooking
-        if settings.count <= 0 or not isinstance(verdict.start, datetime):
-            return []
-        assert isinstance(verdict.end, datetime)
-        start, end = verdict.start, verdict.end
-        if verdict.deposit is Deposit.PENDING and verdict.deposit_deadline is not None:
-            window = verdict.deposit_deadline - start
-            search_from, search_until = max(now, start - window), verdict.deposit_deadline
-        else:
-            search_from = max(now, start - timedelta(days=settings.search_days))
-            search_until = search_from + timedelta(days=settings.search_days)
-        habits = Habits.from_starts(
-            [t for _, t in self.store.kept_starts(verdict.client)], self.zone
-        )
-        slots = find_slots(
-            duration=end - start,
-            original_start=start,
-            search_from=search_from,
-            search_until=search_until,
-            busy=self._busy_index(),
-            zone=self.zone,
-            working_hours=self.config.owner.working_hours,
-            buffer=settings.buffer,
-            granularity=settings.granularity,
-            count=settings.count * 4,
-            habits=habits,
-        )
-        chosen: list[tuple[datetime, datetime]] = []
-        for slot in slots:  # best first; suggest distinct times, not three overlapping ones
-            if len(chosen) < settings.count and all(
-                slot.end <= a or b <= slot.start for a, b in chosen
-            ):
-                chosen.append((slot.start, slot.end))
-        return sorted(chosen)
-
-    def _busy_index(self) -> BusyIndex:
-        """Busy time across the watched calendars, with this cycle's own changes applied
-        (they are not committed yet)."""
-        if self._busy is None:
-            watched = [
-                c.name for c in self.config.calendars if c.name != self.config.notes_calendar
-            ]
-            calendar, fresh, gone = self._pending_snapshot
-            skip = {calendar: {o.href for o in (*fresh, *gone)}}
-            instances = [
-                *self.store.instances_of(watched, skip),
-                *(i for o in fresh for i in o.instances),
-            ]
-            self._busy = BusyIndex(
-                busy_from_instance(i.start, i.end, self.zone)
-                for i in instances
-                if not i.cancelled and not i.transparent
-            )
-        return self._busy
-
 
 def _status_of(instance: Instance, client: str, rules: OwnerPolicy) -> str | None:
     """The client's PARTSTAT on an instance (aliases count as the client)."""
@@ -543,18 +344,3 @@ def _status_of(instance: Instance, client: str, rules: OwnerPolicy) -> str | Non
 
 def _rid(instance: Instance) -> str:
     return "" if instance.recurrence_id is None else format_when(instance.recurrence_id)
-
-
-def write_record(row: OutboxRow, status: str, error: str | None = None) -> dict[str, Any]:
-    """The audit record of a calendar write."""
-    record: dict[str, Any] = {
-        "type": "write",
-        "status": status,
-        "key": row.key,
-        "calendar": row.calendar,
-        "action": row.action,
-        "href": row.href,
-    }
-    if error:
-        record["error"] = error
-    return record
