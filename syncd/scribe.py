@@ -39,7 +39,10 @@ class PolicyStep:
         else:
             self.ledger.verdicts.append(verdict)
         self._decided[verdict.key] = verdict
-        self.records.append({"type": record_type, **verdict_to_json(verdict), **extra})
+        record = verdict_to_json(verdict)
+        if verdict.notice_hours is not None:  # exact in the ledger, readable in the audit log
+            record["notice_hours"] = round(verdict.notice_hours, 2)
+        self.records.append({"type": record_type, **record, **extra})
 
     def decided(self, key: str) -> Verdict | None:
         """A verdict decided earlier in this cycle."""
