@@ -90,7 +90,7 @@ class Engine:
         self.connectors = connectors
         self.clock = clock
         self._commit_lock = threading.RLock()
-        self.judge = Judge(config, store)
+        self._drain_lock = threading.Lock()
 
     def recover(self) -> list[int]:
         """Drop audit records of a cycle that never committed; record that it happened."""
@@ -173,10 +173,12 @@ class Engine:
         self, name: str, work: _Work, changes: Sequence[Change], now: datetime, notes: bool
     ) -> PolicyStep:
         if notes:
-            return self.judge.on_notes(work.fresh.values(), now)
+            return Judge(self.config, self.store).on_notes(work.fresh.values(), now)
         owners = {i.uid: o.href for o in work.fresh.values() for i in o.instances}
         gone = [work.stored[h] for h in work.removed if h in work.stored]
-        return self.judge.on_changes(
+        # A Judge per cycle: it holds the cycle's free/busy view, and cycles of different
+        # calendars may run on different threads.
+        return Judge(self.config, self.store).on_changes(
             name,
             changes,
             work.fresh.values(),
@@ -187,8 +189,17 @@ class Engine:
         )
 
     def drain(self) -> None:
-        """Perform the pending calendar writes; each outcome is audited and recorded."""
-        drain(self.store.outbox("pending"), self.connectors, self._finish_writes)
+        """Perform the pending calendar writes; each outcome is audited and recorded. One
+        drain at a time: a cycle finishing while another drains leaves its rows to it."""
+        if not self._drain_lock.acquire(blocking=False):
+            return
+        try:
+            attempted: set[str] = set()  # a row left pending waits for the next drain
+            while rows := [r for r in self.store.outbox("pending") if r.key not in attempted]:
+                attempted.update(r.key for r in rows)
+                drain(rows, self.connectors, self._finish_writes)
+        finally:
+            self._drain_lock.release()
 
     def _finish_writes(self, outcomes: list[Outcome]) -> None:
         """Audit a batch of write outcomes and record them with the anchor, in one step."""
