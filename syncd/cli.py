@@ -24,6 +24,7 @@ from syncd.config import Config, default_config_path, load_config
 from syncd.daemon import CalendarOutcome, Daemon, run_cycles
 from syncd.demo import default_state_dir, write_default
 from syncd.errors import ConfigError, SyncdError
+from syncd.lock import instance_lock
 from syncd.logs import configure_logging
 from syncd.model import Change, format_when
 from syncd.reports import (
@@ -302,7 +303,7 @@ def _clock(args: argparse.Namespace) -> Callable[[], datetime]:
 
 def _once(args: argparse.Namespace) -> int:
     config = _config(args, create_default=True)
-    with open_engine(config, _clock(args)) as engine:
+    with instance_lock(config.state_path.parent), open_engine(config, _clock(args)) as engine:
         outcomes = run_cycles(engine, cycled_calendars(config))
     for outcome in outcomes:
         _print_outcome(outcome, notes=outcome.calendar == config.notes_calendar)
@@ -344,12 +345,10 @@ def _describe(change: Change) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     config = _config(args, create_default=True)
-    calendars = cycled_calendars(config)
-    intervals = {c.name: c.poll_interval or config.daemon.poll_interval for c in config.calendars}
-    with open_engine(config, _clock(args)) as engine:
-        daemon = Daemon(engine, calendars, intervals)
+    with instance_lock(config.state_path.parent):
+        daemon = Daemon(config, _clock(args))
         daemon.install_signal_handlers()
-        log.info("daemon.started", config=str(config.path), calendars=calendars)
+        log.info("daemon.started", config=str(config.path), calendars=cycled_calendars(config))
         daemon.run()
     return EXIT_OK
 

@@ -1,25 +1,42 @@
-"""The daemon loop: poll each calendar on its interval, react at once to pushed changes.
+"""The daemon: a scheduler and a bounded worker pool running cycles, reloading its
+configuration on SIGHUP or when the file changes, stopping cleanly on SIGTERM and SIGINT.
 
-A failing calendar is logged and recorded in its status; the others keep their schedule.
+Each calendar polls on its own interval with jitter (so calendars do not poll in step), backs
+off after failures, reacts at once to pushed changes (local folders), and runs early when one
+of its timers (an attendance check, a deposit deadline, a hold) falls due. A slow or failing
+calendar never delays another: cycles run on a pool of workers, one at a time per calendar.
 """
 
 from __future__ import annotations
 
+import random
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import structlog
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
 
+from syncd.app import cycled_calendars, open_engine
+from syncd.config import Config, load_config
 from syncd.connector import Watch
 from syncd.engine import CycleReport, Engine
-from syncd.errors import ConnectorError, SyncdError
+from syncd.errors import ConfigError, ConnectorError, SyncdError
 
-__all__ = ["CalendarOutcome", "Daemon", "run_cycles"]
+__all__ = ["BACKOFF_CAP", "JITTER", "CalendarOutcome", "Daemon", "Schedule", "run_cycles"]
+
+JITTER = 0.2
+"""Poll intervals vary by this share either way, so calendars drift apart."""
+BACKOFF_CAP = timedelta(hours=1)
+"""The longest wait after failures (unless the poll interval itself is longer)."""
 
 log = structlog.get_logger("syncd.daemon")
 
@@ -65,82 +82,261 @@ def _failed(engine: Engine, name: str, message: str) -> CalendarOutcome:
     return CalendarOutcome(name, None, message)
 
 
+class Schedule:
+    """When each calendar runs next (monotonic seconds): jittered polls, backoff, pokes."""
+
+    def __init__(self, intervals: dict[str, timedelta], rng: random.Random | None = None) -> None:
+        self.intervals = intervals
+        self.failures = dict.fromkeys(intervals, 0)
+        self.due = dict.fromkeys(intervals, 0.0)
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
+
+    def jittered(self, seconds: float) -> float:
+        """``seconds`` varied by up to ``JITTER`` either way."""
+        return seconds * self._rng.uniform(1 - JITTER, 1 + JITTER)
+
+    def done(self, name: str, ok: bool, now: float, timer_in: float | None = None) -> float:
+        """Schedule the next cycle after one finished; returns the delay chosen."""
+        interval = self.intervals[name].total_seconds()
+        self.failures[name] = 0 if ok else self.failures[name] + 1
+        if self.failures[name]:
+            cap = max(BACKOFF_CAP.total_seconds(), interval)
+            delay = self.jittered(min(interval * 2 ** (self.failures[name] - 1), cap))
+        else:
+            delay = self.jittered(interval)
+            if timer_in is not None:
+                delay = min(delay, max(0.0, timer_in))
+        self.due[name] = now + delay
+        return delay
+
+    def poke(self, name: str, now: float) -> None:
+        """Run ``name`` as soon as possible (a pushed change), unless it is backing off."""
+        if not self.failures.get(name):
+            self.due[name] = min(self.due.get(name, now), now)
+
+    def ready(self, now: float) -> list[str]:
+        """Calendars due at ``now``."""
+        return [name for name, at in self.due.items() if at <= now]
+
+    def wait(self, now: float, busy: Iterable[str]) -> float:
+        """Seconds until the next calendar not already running is due."""
+        running = set(busy)
+        waiting = [at for name, at in self.due.items() if name not in running]
+        return max(0.0, min(waiting, default=now + 60.0) - now)
+
+
 class Daemon:
-    """Schedules cycles for the watched calendars until :meth:`stop` is called."""
+    """Runs cycles for every calendar until :meth:`stop`; reloads on :meth:`reload`."""
 
     def __init__(
-        self, engine: Engine, calendars: list[str], intervals: dict[str, timedelta]
+        self,
+        config: Config,
+        clock: Callable[[], datetime],
+        *,
+        workers: int = 4,
+        notifier: Any = None,
     ) -> None:
-        self.engine = engine
-        self.calendars = calendars
-        self.intervals = intervals
+        self.config = config
+        self.clock = clock
+        self.workers = workers
+        self.notifier = notifier
         self._wake = threading.Event()
         self._stopping = threading.Event()
-        self._dirty: set[str] = set()
-        self._dirty_lock = threading.Lock()
-        self._unwatchable: set[str] = set()
+        self._reload = threading.Event()
+        self._lock = threading.Lock()
+        self._pushed: set[str] = set()
+        self._finished: list[tuple[str, bool]] = []
+
+    # --- control, from signal handlers and other threads ----------------------------------
 
     def stop(self) -> None:
-        """Ask the loop to finish the cycle in flight and return."""
+        """Finish the cycles in flight and return from :meth:`run`."""
         self._stopping.set()
         self._wake.set()
 
-    def install_signal_handlers(self) -> None:
-        """SIGTERM and SIGINT stop the loop after the cycle in flight."""
+    def reload(self) -> None:
+        """Read the configuration file again; a valid one replaces the running one."""
+        self._reload.set()
+        self._wake.set()
 
-        def handler(signum: int, _frame: FrameType | None) -> None:
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT stop after the cycles in flight; SIGHUP reloads."""
+
+        def stop(signum: int, _frame: FrameType | None) -> None:
             log.info("daemon.stopping", signal=signal.Signals(signum).name)
             self.stop()
 
-        signal.signal(signal.SIGTERM, handler)
-        signal.signal(signal.SIGINT, handler)
+        def reload(_signum: int, _frame: FrameType | None) -> None:
+            log.info("daemon.reload_requested", signal="SIGHUP")
+            self.reload()
 
-    def mark_dirty(self, name: str) -> Callable[[], None]:
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, reload)
+
+    def pushed(self, name: str) -> Callable[[], None]:
         """A callback for a connector's watch: run ``name`` at once."""
 
         def changed() -> None:
-            with self._dirty_lock:
-                self._dirty.add(name)
+            with self._lock:
+                self._pushed.add(name)
             self._wake.set()
 
         return changed
 
+    # --- the loops -------------------------------------------------------------------------
+
     def run(self) -> None:
-        """Loop until stopped: due or dirty calendars get a cycle, then wait for the next."""
-        watches: dict[str, Watch] = {}
-        due = dict.fromkeys(self.calendars, 0.0)
+        """Serve the configuration until stopped, opening it anew after each reload."""
+        config_watch = _FileWatch(self.config.path, self.reload)
         try:
-            while not self._stopping.is_set():
-                self._wake.clear()
-                for name in self._take_due(due):
-                    _run_one(self.engine, name)
-                    due[name] = time.monotonic() + self.intervals[name].total_seconds()
-                    self._ensure_watch(name, watches)
-                    if self._stopping.is_set():
-                        break
-                timeout = max(0.0, min(due.values(), default=60.0) - time.monotonic())
-                self._wake.wait(timeout)
+            while True:
+                with open_engine(self.config, self.clock) as engine:
+                    self._notify("ready")
+                    self._serve(engine)
+                if self._stopping.is_set():
+                    break
+                self._notify("status", "reloaded the configuration")
         finally:
-            for watch in watches.values():
-                watch.stop()
+            config_watch.stop()
+            self._notify("stopping")
         log.info("daemon.stopped")
 
-    def _take_due(self, due: dict[str, float]) -> list[str]:
-        now = time.monotonic()
-        with self._dirty_lock:
-            dirty, self._dirty = self._dirty, set()
-        return [name for name in self.calendars if name in dirty or due[name] <= now]
+    def _serve(self, engine: Engine) -> None:
+        """Run cycles until a stop or a valid reload; in-flight cycles always finish."""
+        calendars = cycled_calendars(self.config)
+        intervals = {
+            c.name: c.poll_interval or self.config.daemon.poll_interval
+            for c in self.config.calendars
+        }
+        schedule = Schedule({name: intervals[name] for name in calendars})
+        watches: dict[str, Watch] = {}
+        running: dict[str, Future[Any]] = {}
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="syncd-cycle") as pool:
+            try:
+                while not self._stopping.is_set():
+                    self._wake.clear()
+                    now = time.monotonic()
+                    self._settle(engine, schedule, watches, now)
+                    for name in schedule.ready(now):
+                        if name not in running:
+                            running[name] = pool.submit(self._cycle, engine, name)
+                    running = {n: f for n, f in running.items() if not f.done()}
+                    self._notify("watchdog")
+                    if self._reload.is_set() and self._reloaded():
+                        break
+                    self._wake.wait(min(schedule.wait(now, running), self._heartbeat()))
+            finally:
+                for watch in watches.values():
+                    watch.stop()
 
-    def _ensure_watch(self, name: str, watches: dict[str, Watch]) -> None:
-        """Start a calendar's push watch once it can be (after its first cycle)."""
-        if name in watches or name in self._unwatchable:
+    def _cycle(self, engine: Engine, name: str) -> None:
+        ok = False
+        try:
+            ok = _run_one(engine, name).error is None
+        except Exception:
+            log.exception("cycle.crashed", calendar=name)
+        finally:
+            with self._lock:
+                self._finished.append((name, ok))
+            self._wake.set()
+
+    def _settle(
+        self, engine: Engine, schedule: Schedule, watches: dict[str, Watch], now: float
+    ) -> None:
+        """Reschedule the calendars that finished or were pushed since the last turn."""
+        with self._lock:
+            finished, self._finished = self._finished, []
+            pushed, self._pushed = self._pushed, set()
+        for name, ok in finished:
+            delay = schedule.done(name, ok, now, self._timer_in(engine, name))
+            if ok:
+                self._ensure_watch(engine, name, watches)
+                continue
+            until = engine.clock() + timedelta(seconds=delay)
+            engine.store.set_backoff(name, until)
+            log.warning(
+                "calendar.backoff",
+                calendar=name,
+                failures=schedule.failures[name],
+                until=until.isoformat(),
+            )
+        for name in pushed:
+            schedule.poke(name, now)
+        if finished:
+            self._notify("status", _summary(engine, schedule))
+
+    @staticmethod
+    def _timer_in(engine: Engine, name: str) -> float | None:
+        due = engine.store.next_due(name)
+        return None if due is None else (due - engine.clock()).total_seconds()
+
+    def _ensure_watch(self, engine: Engine, name: str, watches: dict[str, Watch]) -> None:
+        """Start a calendar's push watch once it can be (after its first good cycle)."""
+        if name in watches:
             return
         try:
-            watch = self.engine.connectors[name].watch(self.mark_dirty(name))
+            watch = engine.connectors[name].watch(self.pushed(name))
         except ConnectorError as error:
             log.warning("watch.unavailable", calendar=name, error=str(error))
             return
-        if watch is None:
-            self._unwatchable.add(name)
-        else:
+        if watch is not None:
             watches[name] = watch
+
+    def _reloaded(self) -> bool:
+        """Validate the file; a valid configuration ends this serve loop to be reopened."""
+        self._reload.clear()
+        self._notify("reloading")
+        try:
+            config = load_config(self.config.path)
+        except ConfigError as error:
+            for problem in error.problems:
+                log.error("config.invalid", problem=str(problem))
+            log.error("config.kept", reason="the new configuration is invalid")
+            self._notify("status", "configuration invalid; running the previous one")
+            return False
+        self.config = config
+        log.info("config.reloaded", calendars=[c.name for c in config.calendars])
+        return True
+
+    def _heartbeat(self) -> float:
+        interval = self.notifier.watchdog_interval() if self.notifier else None
+        return 60.0 if not interval else max(1.0, interval / 2)
+
+    def _notify(self, what: str, *args: str) -> None:
+        if self.notifier is not None:
+            getattr(self.notifier, what)(*args)
+
+
+def _summary(engine: Engine, schedule: Schedule) -> str:
+    states = engine.store.calendar_states()
+    failing = [s.name for s in states if s.last_error]
+    text = f"{len(schedule.intervals)} calendars"
+    return text + (f", failing: {', '.join(failing)}" if failing else ", all well")
+
+
+class _FileWatch:
+    """Calls back when the configuration file is written, replaced or moved into place."""
+
+    def __init__(self, path: Path, on_change: Callable[[], None]) -> None:
+        self._observer: Any = Observer()
+        self._observer.schedule(_ConfigHandler(path, on_change), str(path.parent), recursive=False)
+        self._observer.daemon = True
+        self._observer.start()
+
+    def stop(self) -> None:
+        self._observer.stop()
+        self._observer.join(timeout=5)
+
+
+class _ConfigHandler(FileSystemEventHandler):
+    def __init__(self, path: Path, on_change: Callable[[], None]) -> None:
+        self._name = path.name
+        self._on_change = on_change
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type not in ("created", "modified", "moved"):
+            return
+        paths = (event.src_path, getattr(event, "dest_path", "") or "")
+        if any(Path(str(p)).name == self._name for p in paths if p):
+            self._on_change()

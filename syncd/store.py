@@ -74,6 +74,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # version 2: the ledger (verdicts, kept appointments, timers, outbox)
     LEDGER_MIGRATION,
+    # version 3: the daemon's backoff per calendar, shown by `syncd status`
+    (
+        "ALTER TABLE calendars ADD COLUMN failures INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE calendars ADD COLUMN backoff_until TEXT",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -114,6 +119,9 @@ class CalendarState:
     last_error: str | None = None
     last_error_at: datetime | None = None
     instance_count: int = 0
+    failures: int = 0
+    """Failed cycles in a row (reset by a success)."""
+    backoff_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +186,17 @@ class Store(ABC):
 
     @abstractmethod
     def record_failure(self, calendar: str, at: datetime, message: str) -> None:
-        """Remember that a cycle of ``calendar`` failed; its cursor and snapshot stay."""
+        """Remember that a cycle of ``calendar`` failed (one more in a row); its cursor and
+        snapshot stay."""
+
+    @abstractmethod
+    def set_backoff(self, calendar: str, until: datetime) -> None:
+        """Remember until when the daemon waits before trying ``calendar`` again."""
+
+    @abstractmethod
+    def next_due(self, calendar: str) -> datetime | None:
+        """The earliest timer of a calendar: an attendance check, a deposit deadline, a hold
+        that lapses."""
 
     @abstractmethod
     def instances_of(
@@ -555,7 +573,8 @@ class SQLiteStore(Store):
             " horizon_start = excluded.horizon_start, horizon_end = excluded.horizon_end,"
             " baseline_at = COALESCE(calendars.baseline_at, excluded.baseline_at),"
             " last_cycle_at = excluded.last_cycle_at, last_success_at = excluded.last_success_at,"
-            " last_error = NULL, last_error_at = NULL, instance_count = excluded.instance_count",
+            " last_error = NULL, last_error_at = NULL, instance_count = excluded.instance_count,"
+            " failures = 0, backoff_until = NULL",
             (
                 commit.calendar,
                 commit.cursor,
@@ -573,14 +592,40 @@ class SQLiteStore(Store):
         try:
             with self._transaction() as db:
                 db.execute(
-                    "INSERT INTO calendars (name, last_cycle_at, last_error, last_error_at)"
-                    " VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
+                    "INSERT INTO calendars (name, last_cycle_at, last_error, last_error_at,"
+                    " failures) VALUES (?, ?, ?, ?, 1)"
+                    " ON CONFLICT (name) DO UPDATE SET"
                     " last_cycle_at = excluded.last_cycle_at, last_error = excluded.last_error,"
-                    " last_error_at = excluded.last_error_at",
+                    " last_error_at = excluded.last_error_at,"
+                    " failures = calendars.failures + 1",
                     (calendar, at.isoformat(), message, at.isoformat()),
                 )
         except sqlite3.Error as error:
             raise StoreError(f"state store {self.path}: {error}") from None
+
+    def set_backoff(self, calendar: str, until: datetime) -> None:
+        """See :meth:`Store.set_backoff`."""
+        try:
+            with self._transaction() as db:
+                db.execute("UPDATE calendars SET backoff_until = ? WHERE name = ?",
+                           (until.isoformat(), calendar))
+        except sqlite3.Error as error:
+            raise StoreError(f"state store {self.path}: {error}") from None
+
+    def next_due(self, calendar: str) -> datetime | None:
+        """See :meth:`Store.next_due`."""
+        found = [
+            datetime.fromisoformat(row[0])
+            for sql, params in (
+                ("SELECT MIN(due) FROM timers WHERE calendar = ?", (calendar,)),
+                ("SELECT MIN(deposit_deadline) FROM verdicts WHERE deposit = 'pending'"
+                 " AND calendar = ?", (calendar,)),
+                ("SELECT MIN(until) FROM holds WHERE status = 'active'", ()),
+            )
+            for row in self._query(sql, params)
+            if row[0]
+        ]
+        return min(found, default=None)
 
     def instances_of(
         self, calendars: Sequence[str], skip: Mapping[str, Collection[str]] | None = None
@@ -685,7 +730,7 @@ class SQLiteStore(Store):
 
 _STATE_COLUMNS = (
     "name, cursor, horizon_start, horizon_end, baseline_at, last_cycle_at, last_success_at,"
-    " last_error, last_error_at, instance_count"
+    " last_error, last_error_at, instance_count, failures, backoff_until"
 )
 _OBJECT_COLUMNS = "href, etag, content_hash, data, recurring, instances"
 
@@ -702,6 +747,8 @@ def _state(row: Sequence[Any]) -> CalendarState:
         last_error=row[7],
         last_error_at=_dt(row[8]),
         instance_count=int(row[9] or 0),
+        failures=int(row[10] or 0),
+        backoff_until=_dt(row[11]),
     )
 
 
