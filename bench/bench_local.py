@@ -27,32 +27,46 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib
-import json
 import os
-import platform
 import random
-import resource
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 import tracemalloc
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
+
+from _common import (
+    NOW,
+    Table,
+    Target,
+    check,
+    child_main,
+    config_prelude,
+    forward,
+    median,
+    parse,
+    parser,
+    peak_rss_mb,
+    print_banner,
+    print_json,
+    progress,
+    save_as_an_app,
+    spawn,
+    stamp,
+    start_child,
+    timed,
+    timed_cycle,
+    toml_path,
+)
 
 if TYPE_CHECKING:  # the parent process stays lean: syncd is imported in the child only
     from syncd.engine import CycleReport, Engine
     from syncd.model import Instance, InstanceKey
     from syncd.normalize import Horizon
-
-NOW = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
-"""The fixed clock of every cycle (a Wednesday, before the European DST switch)."""
 
 CALENDAR = "work"
 OWNER_EMAIL = "me@example.com"
@@ -63,12 +77,6 @@ TARGET_SIZE = 10_000
 TARGET_NAIVE_RATIO = 20.0
 TARGET_CHANGE_RATIO = 2.0
 TARGET_PEAK_MB = 200.0
-EXIT_WRONG = 1
-T = TypeVar("T")
-
-
-class WrongAnswer(Exception):
-    """The engine reported something a correct engine would not: a bug, not a timing."""
 
 
 # --- results ------------------------------------------------------------------------------
@@ -91,12 +99,23 @@ class Phase:
     @property
     def wall(self) -> float:
         """Median wall time in seconds."""
-        return statistics.median(self.wall_s)
+        return median(self.wall_s)
 
     @property
     def cpu(self) -> float:
         """Median CPU time in seconds."""
-        return statistics.median(self.cpu_s)
+        return median(self.cpu_s)
+
+    def add(self, wall: float, cpu: float, trace: Trace) -> None:
+        """One run's times, the peak RSS so far and the run's tracemalloc peak."""
+        self.wall_s.append(wall)
+        self.cpu_s.append(cpu)
+        self.peak_rss_mb = peak_rss_mb()
+        peak = trace.peak_mb()
+        if peak is not None:
+            self.trace_peak_mb = (
+                peak if self.trace_peak_mb is None else max(self.trace_peak_mb, peak)
+            )
 
 
 @dataclass(slots=True)
@@ -151,15 +170,11 @@ class Corpus:
     """File names of single events well inside the horizon, in random order."""
 
 
-def _stamp(value: datetime) -> str:
-    return value.strftime("%Y%m%dT%H%M%S")
-
-
 def _dt_prop(name: str, local: datetime, zone: str) -> str:
     """``NAME;TZID=zone:local`` or ``NAME:...Z`` for UTC."""
     if zone == "UTC":
-        return f"{name}:{_stamp(local)}Z"
-    return f"{name};TZID={zone}:{_stamp(local)}"
+        return f"{name}:{stamp(local)}Z"
+    return f"{name};TZID={zone}:{stamp(local)}"
 
 
 def _attendee_lines(index: int, rng: random.Random) -> list[str]:
@@ -248,7 +263,7 @@ def _series(uid: str, index: int, number: int, rng: random.Random) -> bytes:
     rule = (
         "RRULE:FREQ=WEEKLY",
         "RRULE:FREQ=WEEKLY;COUNT=26",
-        f"RRULE:FREQ=WEEKLY;UNTIL={_stamp(start + timedelta(weeks=20))}Z",
+        f"RRULE:FREQ=WEEKLY;UNTIL={stamp(start + timedelta(weeks=20))}Z",
     )[number % 3]
     # An occurrence two weeks ahead: inside the horizon and before COUNT/UNTIL end the series.
     special = start + timedelta(weeks=weeks_ago + 2)
@@ -298,29 +313,16 @@ def generate(root: Path, size: int, recurring_share: float, seed: int) -> Corpus
 
 
 def _config_text(root: Path, folder: Path) -> str:
-    def quoted(path: Path) -> str:
-        return json.dumps(str(path))  # a JSON string is a valid TOML basic string
-
     return "\n".join(
         [
-            "[state]",
-            f"path = {quoted(root / 'var' / 'state.db')}",
-            "",
-            "[audit]",
-            f"path = {quoted(root / 'var' / 'audit.jsonl')}",
-            "",
-            "[daemon]",
-            'horizon_past = "30d"',
-            'horizon_future = "180d"',
-            "",
+            *config_prelude(root),
             "[owner]",
             f'emails = ["{OWNER_EMAIL}"]',
             f'timezone = "{OWNER_ZONE}"',
-            "",
             "[[calendars]]",
             f'name = "{CALENDAR}"',
             'connector = "local"',
-            f"path = {quoted(folder)}",
+            f"path = {toml_path(folder)}",
             "create = false",
             "",
         ]
@@ -329,7 +331,6 @@ def _config_text(root: Path, folder: Path) -> str:
 
 def move_by_an_hour(path: Path) -> None:
     """Move a single event one hour later, as a calendar app would (atomic save, new mtime)."""
-    before = path.stat()
     moved = 0
     lines = []
     for line in path.read_bytes().decode("utf-8").split("\r\n"):
@@ -337,38 +338,19 @@ def move_by_an_hour(path: Path) -> None:
         if name.split(";")[0] in ("DTSTART", "DTEND"):
             utc = value.endswith("Z")
             shifted = datetime.strptime(value.rstrip("Z"), "%Y%m%dT%H%M%S") + timedelta(hours=1)
-            line = f"{name}:{_stamp(shifted)}{'Z' if utc else ''}"
+            line = f"{name}:{stamp(shifted)}{'Z' if utc else ''}"
             moved += 1
         elif line.startswith("SEQUENCE:"):
             line = f"SEQUENCE:{int(line[9:]) + 1}"
         elif line.startswith("LAST-MODIFIED:"):
-            line = f"LAST-MODIFIED:{_stamp(NOW)}Z"
+            line = f"LAST-MODIFIED:{stamp(NOW)}Z"
         lines.append(line)
     if moved != 2:
         raise RuntimeError(f"{path.name}: expected DTSTART and DTEND, rewrote {moved} lines")
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_bytes("\r\n".join(lines).encode("utf-8"))
-    os.replace(temp, path)
-    # Make sure the etag (mtime, size, inode) changes even on a coarse-grained file system.
-    after = path.stat()
-    mtime = max(after.st_mtime_ns, before.st_mtime_ns + 1_000_000_000)
-    os.utime(path, ns=(after.st_atime_ns, mtime))
+    save_as_an_app(path, "\r\n".join(lines).encode("utf-8"))
 
 
 # --- measuring ----------------------------------------------------------------------------
-
-
-def peak_rss_mb() -> float:
-    """The process's peak resident set size so far (``ru_maxrss`` is KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def timed(action: Callable[[], T]) -> tuple[T, float, float]:
-    """Run ``action`` after a full collection; return its result, wall and CPU seconds."""
-    gc.collect()
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = action()
-    return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
 def naive_sync(folder: Path, horizon: Horizon, owner_tz: ZoneInfo) -> dict[InstanceKey, Instance]:
@@ -409,11 +391,6 @@ class Trace:
         return (tracemalloc.get_traced_memory()[1] - self._base) / 1024 / 1024
 
 
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise WrongAnswer(message)
-
-
 def _describe(report: CycleReport) -> str:
     kinds: dict[str, int] = {}
     for change in report.changes:
@@ -425,23 +402,11 @@ def _describe(report: CycleReport) -> str:
 def _cycle_phase(phase: Phase, engine: Engine, trace: Trace) -> CycleReport:
     """One measured cycle, added to ``phase``."""
     trace.start()
-    report, wall, cpu = timed(lambda: engine.cycle(CALENDAR))
-    phase.wall_s.append(wall)
-    phase.cpu_s.append(cpu)
-    phase.peak_rss_mb = peak_rss_mb()
-    phase.trace_peak_mb = _max_opt(phase.trace_peak_mb, trace.peak_mb())
+    report, wall, cpu = timed_cycle(engine, CALENDAR, phase.name)
+    phase.add(wall, cpu, trace)
     phase.read, phase.changes = report.read, len(report.changes)
     phase.instances = report.instance_count
-    _check(
-        not report.new_errors,
-        f"{phase.name}: {len(report.new_errors)} objects failed to "
-        f"parse, first: {report.new_errors[0] if report.new_errors else None}",
-    )
     return report
-
-
-def _max_opt(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else max(a, b)
 
 
 def run_engine_phases(corpus: Corpus, repeat: int, trace: Trace) -> dict[str, Phase]:
@@ -455,13 +420,13 @@ def run_engine_phases(corpus: Corpus, repeat: int, trace: Trace) -> dict[str, Ph
     movable = iter(corpus.movable)
     with open_engine(config, lambda: NOW) as engine:
         report = _cycle_phase(phases[INITIAL], engine, trace)
-        _check(
+        check(
             report.baseline and not report.changes,
             f"initial cycle: expected a silent baseline, got {_describe(report)}",
         )
         for _ in range(repeat):
             report = _cycle_phase(phases[NO_CHANGE], engine, trace)
-            _check(
+            check(
                 not report.changes, f"no-change cycle: expected 0 changes, got {_describe(report)}"
             )
         for _ in range(repeat):
@@ -469,7 +434,7 @@ def run_engine_phases(corpus: Corpus, repeat: int, trace: Trace) -> dict[str, Ph
                 move_by_an_hour(corpus.folder / next(movable))
             report = _cycle_phase(phases[TEN_CHANGES], engine, trace)
             moved = [c for c in report.changes if c.kind is ChangeKind.MOVED]
-            _check(
+            check(
                 len(moved) == CHANGED_FILES == len(report.changes),
                 f"{CHANGED_FILES}-change cycle: expected exactly {CHANGED_FILES} moved "
                 f"changes, got {_describe(report)}",
@@ -490,13 +455,10 @@ def run_naive_phase(corpus: Corpus, repeat: int, trace: Trace, expected: int) ->
         instances, wall, cpu = timed(
             lambda: naive_sync(corpus.folder, horizon, config.owner.timezone)
         )
-        phase.wall_s.append(wall)
-        phase.cpu_s.append(cpu)
-        phase.peak_rss_mb = peak_rss_mb()
-        phase.trace_peak_mb = _max_opt(phase.trace_peak_mb, trace.peak_mb())
+        phase.add(wall, cpu, trace)
         phase.read, phase.instances = len(os.listdir(corpus.folder)), len(instances)
         del instances
-    _check(
+    check(
         phase.instances == expected,
         f"naive parse found {phase.instances} instances, the engine's snapshot holds {expected}",
     )
@@ -507,22 +469,18 @@ def run_size(
     size: int, share: float, repeat: int, seed: int, tmpdir: str | None, tracing: bool
 ) -> SizeResult:
     """Generate one calendar and measure every phase on it (runs in a fresh child process)."""
-    from syncd.logs import configure_logging
-
-    configure_logging(level="warning", stream=sys.stderr, json=False)
-    for module in ("syncd.app", "syncd.normalize", "connectors.local"):
-        importlib.import_module(module)  # so the start-up RSS includes syncd's imports
+    start_child("syncd.app", "syncd.normalize", "connectors.local")
     trace = Trace(tracing)
     with tempfile.TemporaryDirectory(prefix="syncd-bench-", dir=tmpdir) as temp:
-        _progress(f"size {size:,}: generating {size:,} files")
+        progress(f"size {size:,}: generating {size:,} files")
         corpus = generate(Path(temp), size, share, seed)
         disk = sum(e.stat().st_size for e in os.scandir(corpus.folder)) / 1024 / 1024
         gc.collect()
         startup = peak_rss_mb()
-        _progress(f"size {size:,}: engine cycles ({'tracemalloc' if tracing else 'timed'})")
+        progress(f"size {size:,}: engine cycles ({'tracemalloc' if tracing else 'timed'})")
         phases = run_engine_phases(corpus, repeat, trace)
         instances = phases[TEN_CHANGES].instances
-        _progress(f"size {size:,}: naive baseline")
+        progress(f"size {size:,}: naive baseline")
         phases[NAIVE] = run_naive_phase(corpus, repeat, trace, instances)
     return SizeResult(
         size=size,
@@ -534,79 +492,37 @@ def run_size(
     )
 
 
-def _progress(message: str) -> None:
-    print(f"  .. {message}", file=sys.stderr, flush=True)
-
-
 # --- parent: one child per size, then the report ------------------------------------------
 
 
-def spawn(args: argparse.Namespace, size: int, tracing: bool) -> SizeResult:
+def measure_size(args: argparse.Namespace, size: int, tracing: bool) -> SizeResult:
     """Measure one size in a fresh interpreter, so its peak RSS is its own."""
-    with tempfile.NamedTemporaryFile(prefix="syncd-bench-", suffix=".json") as out:
-        argv = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--child-size",
-            str(size),
-            "--child-out",
-            out.name,
-            "--recurring-share",
-            str(args.recurring_share),
-            "--repeat",
-            str(1 if tracing else args.repeat),
-            "--seed",
-            str(args.seed),
-        ]
-        if tracing:
-            argv.append("--child-trace")
-        if args.tmpdir:
-            argv += ["--tmpdir", args.tmpdir]
-        code = subprocess.run(argv, check=False).returncode
-        if code == EXIT_WRONG:
-            print(f"ERROR: size {size:,}: the engine gave a wrong answer (see above)")
-            sys.exit(EXIT_WRONG)
-        if code != 0:
-            print(
-                f"ERROR: size {size:,}: the benchmark child crashed (exit {code})", file=sys.stderr
-            )
-            sys.exit(code if code > 0 else 2)
-        return SizeResult.from_json(json.loads(Path(out.name).read_text(encoding="utf-8")))
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:,.1f}"
+    options = ["--child-size", str(size), *forward(args, "recurring_share", "seed")]
+    options += ["--repeat", str(1 if tracing else args.repeat)]
+    if tracing:
+        options.append("--child-trace")
+    return SizeResult.from_json(spawn(__file__, options, f"size {size:,}", args.tmpdir))
 
 
 def print_table(results: Sequence[SizeResult], repeat: int) -> None:
     """The figures of every size, one row per phase."""
-    head = (
-        f"{'phase':<26}{'runs':>5}{'wall ms':>12}{'(min-max)':>22}{'cpu ms':>12}"
-        f"{'read':>7}{'changes':>9}{'instances':>11}{'peak RSS MB':>13}"
-    )
     tracing = any(p.trace_peak_mb is not None for r in results for p in r.phases.values())
-    if tracing:
-        head += f"{'py alloc +MB':>14}"
+    columns = [("read", 7), ("changes", 9), ("instances", 11), ("peak RSS MB", 13)]
+    table = Table(26, 22, [*columns, ("py alloc +MB", 14)] if tracing else columns)
     for result in results:
         print(
             f"\nsize {result.size:,} files: {result.series:,} recurring series, "
             f"{result.instances:,} instances, {result.disk_mb:.1f} MB on disk; "
             f"RSS after imports and generation {result.startup_rss_mb:.1f} MB"
         )
-        print(head)
-        print("-" * len(head))
+        table.print_head()
         for key in (*ENGINE_PHASES, NAIVE):
             p = result.phases[key]
-            spread = f"({_ms(min(p.wall_s))}-{_ms(max(p.wall_s))})" if len(p.wall_s) > 1 else ""
-            changes = "-" if key == NAIVE else str(p.changes)
-            row = (
-                f"{LABELS[key]:<26}{len(p.wall_s):>5}{_ms(p.wall):>12}{spread:>22}"
-                f"{_ms(p.cpu):>12}{p.read:>7}{changes:>9}{p.instances:>11,}"
-                f"{p.peak_rss_mb:>13.1f}"
-            )
+            cells = [str(p.read), "-" if key == NAIVE else str(p.changes), f"{p.instances:,}"]
+            cells.append(f"{p.peak_rss_mb:.1f}")
             if tracing:
-                row += f"{p.trace_peak_mb or 0:>14.1f}"
-            print(row)
+                cells.append(f"{p.trace_peak_mb or 0:.1f}")
+            table.print_row(LABELS[key], p.wall_s, p.cpu_s, *cells)
     print(
         f"\n(wall and cpu: median of {repeat} runs except the initial cycle; peak RSS is "
         "ru_maxrss after the phase, i.e. the child's peak so far"
@@ -633,38 +549,27 @@ def print_ratios(results: Sequence[SizeResult]) -> None:
         print(f"{label:<34}" + "".join(f"{r.ratio(top, bottom, cpu):>11.1f}x" for r in results))
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """One target and whether the run met it."""
-
-    name: str
-    value: float
-    unit: str
-    target: str
-    passed: bool
-
-
-def verdicts(result: SizeResult) -> list[Verdict]:
+def targets(result: SizeResult) -> list[Target]:
     """The three targets, judged on one size."""
     naive = result.ratio(NAIVE, NO_CHANGE)
     change = result.ratio(TEN_CHANGES, NO_CHANGE)
     peak = result.engine_peak_mb
     return [
-        Verdict(
+        Target(
             "naive / no-change cycle (wall)",
             naive,
             "x",
             f">= {TARGET_NAIVE_RATIO:g}x",
             naive >= TARGET_NAIVE_RATIO,
         ),
-        Verdict(
+        Target(
             f"{CHANGED_FILES}-change / no-change cycle (wall)",
             change,
             "x",
             f"<= {TARGET_CHANGE_RATIO:g}x",
             change <= TARGET_CHANGE_RATIO,
         ),
-        Verdict(
+        Target(
             "peak RSS of the engine phases",
             peak,
             " MB",
@@ -674,16 +579,13 @@ def verdicts(result: SizeResult) -> list[Verdict]:
     ]
 
 
-def print_verdicts(result: SizeResult) -> list[Verdict]:
+def print_targets(result: SizeResult) -> list[Target]:
     """PASS/MISS per target; informational only, never an exit status."""
     note = "" if result.size == TARGET_SIZE else f" (no {TARGET_SIZE:,} run: largest size)"
     print(f"\ntargets at {result.size:,} files{note}:")
-    found = verdicts(result)
-    for v in found:
-        print(
-            f"  {'PASS' if v.passed else 'MISS'}  {v.name:<40}{v.value:>9.1f}{v.unit:<4}"
-            f"target {v.target}"
-        )
+    found = targets(result)
+    for target in found:
+        target.print_line()
     return found
 
 
@@ -692,121 +594,90 @@ def _target_result(results: Sequence[SizeResult]) -> SizeResult:
     return exact[0] if exact else max(results, key=lambda r: r.size)
 
 
-def _json_document(
-    args: argparse.Namespace, results: Sequence[SizeResult], found: Sequence[Verdict]
-) -> dict[str, Any]:
-    return {
-        "benchmark": "syncd-local",
-        "python": platform.python_version(),
-        "clock": NOW.isoformat(),
-        "repeat": args.repeat,
-        "recurring_share": args.recurring_share,
-        "seed": args.seed,
-        "sizes": [
-            {
-                **asdict(r),
-                "engine_peak_rss_mb": r.engine_peak_mb,
-                "medians_s": {k: {"wall": p.wall, "cpu": p.cpu} for k, p in r.phases.items()},
-                "ratios": {
-                    "naive_over_no_change": r.ratio(NAIVE, NO_CHANGE),
-                    "ten_changes_over_no_change": r.ratio(TEN_CHANGES, NO_CHANGE),
-                },
-            }
-            for r in results
-        ],
-        "targets": {"size": _target_result(results).size, "verdicts": [asdict(v) for v in found]},
-    }
-
-
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options; the ``--child-*`` ones are internal."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
+    options = parser(
+        __doc__, repeat=5, repeat_help="runs of the no-change, 10-change and naive phases (median)"
+    )
+    options.add_argument(
         "--sizes",
         default="1000,10000",
         help="comma-separated numbers of .ics files (default 1000,10000)",
     )
-    parser.add_argument(
+    options.add_argument(
         "--recurring-share",
         type=float,
         default=0.05,
         help="share of files that hold a weekly series (default 0.05)",
     )
-    parser.add_argument(
-        "--repeat",
-        type=int,
-        default=5,
-        help="runs of the no-change, 10-change and naive phases (median)",
-    )
-    parser.add_argument("--seed", type=int, default=1, help="seed of the generated calendars")
-    parser.add_argument(
-        "--tmpdir", default=None, help="where to put the temporary calendars (default: system temp)"
-    )
-    parser.add_argument(
-        "--json", action="store_true", help="also print the results as one JSON line at the end"
-    )
-    parser.add_argument(
+    options.add_argument(
         "--tracemalloc",
         action="store_true",
         help="also run each size once, untimed, under tracemalloc",
     )
-    parser.add_argument("--child-size", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--child-out", help=argparse.SUPPRESS)
-    parser.add_argument("--child-trace", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    options.add_argument("--child-size", type=int, help=argparse.SUPPRESS)
+    options.add_argument("--child-trace", action="store_true", help=argparse.SUPPRESS)
+    args = parse(options, argv)
     try:
         args.size_list = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     except ValueError:
-        parser.error(f"--sizes: {args.sizes!r} is not a comma-separated list of numbers")
+        options.error(f"--sizes: {args.sizes!r} is not a comma-separated list of numbers")
     if not args.size_list or min(args.size_list) < 200:
-        parser.error("--sizes: every size must be at least 200 (10 files move per run)")
+        options.error("--sizes: every size must be at least 200 (10 files move per run)")
     if not 0 <= args.recurring_share <= 0.5:
-        parser.error("--recurring-share must be between 0 and 0.5")
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
+        options.error("--recurring-share must be between 0 and 0.5")
     return args
-
-
-def child_main(args: argparse.Namespace) -> int:
-    """Measure one size and write the result as JSON to ``--child-out``."""
-    try:
-        result = run_size(
-            args.child_size,
-            args.recurring_share,
-            args.repeat,
-            args.seed,
-            args.tmpdir,
-            args.child_trace,
-        )
-    except WrongAnswer as wrong:
-        print(f"ERROR: size {args.child_size:,}: {wrong}", flush=True)
-        return EXIT_WRONG
-    Path(args.child_out).write_text(json.dumps(asdict(result)), encoding="utf-8")
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run every size in its own child process and print the report."""
     args = parse_args(argv)
-    if args.child_size is not None:
-        return child_main(args)
-    print(
-        f"syncd local connector + engine benchmark: python {platform.python_version()}, "
-        f"clock {NOW.isoformat()}, recurring share {args.recurring_share:g}, "
-        f"{args.repeat} runs per phase",
-        flush=True,
+    if args.child_out is not None:
+        return child_main(
+            args.child_out,
+            f"size {args.child_size:,}",
+            lambda: run_size(
+                args.child_size,
+                args.recurring_share,
+                args.repeat,
+                args.seed,
+                args.tmpdir,
+                args.child_trace,
+            ),
+        )
+    print_banner(
+        "syncd local connector + engine benchmark",
+        f"recurring share {args.recurring_share:g}, {args.repeat} runs per phase",
     )
-    results = [spawn(args, size, tracing=False) for size in args.size_list]
+    results = [measure_size(args, size, tracing=False) for size in args.size_list]
     if args.tracemalloc:
         for result in results:
-            traced = spawn(args, result.size, tracing=True)
+            traced = measure_size(args, result.size, tracing=True)
             for key, phase in result.phases.items():
                 phase.trace_peak_mb = traced.phases[key].trace_peak_mb
     print_table(results, args.repeat)
     print_ratios(results)
-    found = print_verdicts(_target_result(results))
+    found = print_targets(_target_result(results))
     if args.json:
-        print(json.dumps(_json_document(args, results, found), separators=(",", ":")))
+        print_json(
+            "syncd-local",
+            repeat=args.repeat,
+            recurring_share=args.recurring_share,
+            seed=args.seed,
+            sizes=[
+                {
+                    **asdict(r),
+                    "engine_peak_rss_mb": r.engine_peak_mb,
+                    "medians_s": {k: {"wall": p.wall, "cpu": p.cpu} for k, p in r.phases.items()},
+                    "ratios": {
+                        "naive_over_no_change": r.ratio(NAIVE, NO_CHANGE),
+                        "ten_changes_over_no_change": r.ratio(TEN_CHANGES, NO_CHANGE),
+                    },
+                }
+                for r in results
+            ],
+            targets={"size": _target_result(results).size, "verdicts": [asdict(t) for t in found]},
+        )
     return 0
 
 

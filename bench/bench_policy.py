@@ -46,11 +46,7 @@ import gc
 import importlib
 import json
 import os
-import platform
 import random
-import resource
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -63,27 +59,43 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from _common import (
+    NOW,
+    Table,
+    check,
+    child_main,
+    config_prelude,
+    forward,
+    median,
+    parse,
+    parser,
+    peak_rss_mb,
+    print_banner,
+    print_json,
+    progress,
+    save_as_an_app,
+    spawn,
+    stamp,
+    start_child,
+    timed,
+    timed_cycle,
+    toml_path,
+)
+
 if TYPE_CHECKING:  # the parent process stays lean: syncd is imported in the child only
     from syncd.engine import CycleReport, Engine
-    from syncd.rebook import Busy
+    from syncd.rebook import Busy, Habits
+    from syncd.scribe import Scribe
+    from syncd.verdict import Verdict
 
-NOW = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
-"""The fixed clock of every cycle (a Wednesday; the next 60 days cross the European DST
-switch)."""
-
+# NOW, the fixed clock of every cycle, is a Wednesday: the next 60 days cross the European
+# DST switch.
 WORK, NOTES = "work", "notes"
 OWNER_EMAIL = "me@example.com"
 DESK_EMAIL = "desk@example.com"
 """The owner's second address: the attendee of the plain calendar's appointments."""
 OWNER_ZONE = ZoneInfo("Europe/Berlin")
-WORKING_HOURS: dict[int, tuple[int, int]] = {
-    0: (8, 20),
-    1: (8, 20),
-    2: (8, 20),
-    3: (8, 20),
-    4: (8, 20),
-    5: (9, 13),
-}
+WORKING_HOURS: dict[int, tuple[int, int]] = {**dict.fromkeys(range(5), (8, 20)), 5: (9, 13)}
 """Local hours per weekday (0 = Monday); Sunday is off."""
 _DAY_KEYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WINDOW = timedelta(hours=48)
@@ -96,17 +108,7 @@ REBOOK_WITHIN = timedelta(days=3)
 BOOKING_TEXT = "Booked through the booking page: to reschedule or cancel, use the booking page."
 LATE_DECLINE_SHARE = 0.3
 """Share of the declines picked among appointments inside the late-cancellation window."""
-EXIT_WRONG = 1
 T = TypeVar("T")
-
-
-class WrongAnswer(Exception):
-    """The engine reported something a correct engine would not: a bug, not a timing."""
-
-
-def _check(condition: bool, message: str) -> None:
-    if not condition:
-        raise WrongAnswer(message)
 
 
 # --- calendar generation ------------------------------------------------------------------
@@ -116,7 +118,6 @@ def _check(condition: bool, message: str) -> None:
 class Spec:
     """One generated event (a single appointment or a weekly series), in local wall time."""
 
-    href: str
     uid: str
     index: int
     client: int | None
@@ -127,6 +128,11 @@ class Spec:
     partstat: str = "ACCEPTED"
     series_count: int | None = None
     """None: a single event; 0: a weekly series without end; n: ``COUNT=n``."""
+
+    @property
+    def href(self) -> str:
+        """The file name: the UID plus ``.ics``."""
+        return f"{self.uid}.ics"
 
     @property
     def series(self) -> bool:
@@ -149,13 +155,11 @@ class Change:
 class Corpus:
     """The generated calendar, its configuration and the planned changes."""
 
-    root: Path
     folder: Path
     notes_folder: Path
     config_path: Path
     specs: list[Spec]
     changes: list[Change]
-    clients: int
     configured: dict[int, Decimal]
     """Configured clients: pool index -> rate."""
     short_window: set[int]
@@ -169,10 +173,6 @@ def client_email(number: int) -> str:
 
 def _utc(local: datetime) -> datetime:
     return local.replace(tzinfo=OWNER_ZONE).astimezone(UTC)
-
-
-def _stamp(value: datetime) -> str:
-    return value.strftime("%Y%m%dT%H%M%S")
 
 
 def _booked_spans(rng: random.Random) -> dict[int, list[tuple[int, int]]]:
@@ -241,7 +241,7 @@ def generate(root: Path, args: argparse.Namespace, with_clients: bool) -> Corpus
                 if start >= earliest:
                     break
             count = None
-        spec = Spec(f"{uid}.ics", uid, index, client, start, minutes, partstat, count)
+        spec = Spec(uid, index, client, start, minutes, partstat, count)
         specs.append(spec)
         (folder / spec.href).write_bytes(render(spec, with_clients))
     config_path = root / "syncd.toml"
@@ -249,13 +249,11 @@ def generate(root: Path, args: argparse.Namespace, with_clients: bool) -> Corpus
         config_text(root, folder, notes, configured, short_window), encoding="utf-8"
     )
     return Corpus(
-        root=root,
         folder=folder,
         notes_folder=notes,
         config_path=config_path,
         specs=specs,
         changes=plan_changes(random.Random(args.seed), specs, args.changes),
-        clients=args.clients,
         configured=configured,
         short_window=short_window,
     )
@@ -320,10 +318,10 @@ def render(
         "BEGIN:VEVENT",
         f"UID:{spec.uid}",
         "DTSTAMP:20260101T080000Z",
-        f"LAST-MODIFIED:{_stamp(NOW) if changed else '20260101T080000'}Z",
+        f"LAST-MODIFIED:{stamp(NOW) if changed else '20260101T080000'}Z",
         f"SEQUENCE:{1 if changed else 0}",
-        f"DTSTART;TZID={OWNER_ZONE.key}:{_stamp(begin)}",
-        f"DTEND;TZID={OWNER_ZONE.key}:{_stamp(end)}",
+        f"DTSTART;TZID={OWNER_ZONE.key}:{stamp(begin)}",
+        f"DTEND;TZID={OWNER_ZONE.key}:{stamp(end)}",
         "STATUS:CONFIRMED",
     ]
     if spec.series_count is not None:
@@ -357,14 +355,7 @@ def apply_changes(corpus: Corpus, with_clients: bool) -> None:
             data = render(change.spec, with_clients, partstat="DECLINED", changed=True)
         else:
             data = render(change.spec, with_clients, start=change.new_start, changed=True)
-        path = corpus.folder / change.spec.href
-        before = path.stat()
-        temp = path.with_name(f".{path.name}.tmp")
-        temp.write_bytes(data)
-        os.replace(temp, path)
-        after = path.stat()
-        mtime = max(after.st_mtime_ns, before.st_mtime_ns + 1_000_000_000)
-        os.utime(path, ns=(after.st_atime_ns, mtime))
+        save_as_an_app(corpus.folder / change.spec.href, data)
 
 
 def config_text(
@@ -376,22 +367,12 @@ def config_text(
 ) -> str:
     """The configuration: [owner] with working hours, the calendar and the notes calendar,
     [policy] with a deposit and an actor rule, [pricing], [[clients]] and [rebooking]."""
-
-    def quoted(path: Path) -> str:
-        return json.dumps(str(path))  # a JSON string is a valid TOML basic string
-
     hours = ", ".join(
         f'{_DAY_KEYS[day]} = "{opens:02d}:00-{closes:02d}:00"'
         for day, (opens, closes) in WORKING_HOURS.items()
     )
     lines = [
-        "[state]",
-        f"path = {quoted(root / 'var' / 'state.db')}",
-        "[audit]",
-        f"path = {quoted(root / 'var' / 'audit.jsonl')}",
-        "[daemon]",
-        'horizon_past = "30d"',
-        'horizon_future = "180d"',
+        *config_prelude(root),
         "[owner]",
         f'emails = ["{OWNER_EMAIL}", "{DESK_EMAIL}"]',
         f'timezone = "{OWNER_ZONE.key}"',
@@ -399,12 +380,12 @@ def config_text(
         "[[calendars]]",
         f'name = "{WORK}"',
         'connector = "local"',
-        f"path = {quoted(folder)}",
+        f"path = {toml_path(folder)}",
         "create = false",
         "[[calendars]]",
         f'name = "{NOTES}"',
         'connector = "local"',
-        f"path = {quoted(notes)}",
+        f"path = {toml_path(notes)}",
         "[notes]",
         f'calendar = "{NOTES}"',
         "[policy]",
@@ -493,12 +474,14 @@ def naive_find_slots(
     buffer: timedelta,
     granularity: timedelta,
     count: int,
-    shares: Mapping[tuple[int, int], float],
+    habits: Habits | None = None,
     exclude: Sequence[tuple[datetime, datetime]] = (),
 ) -> list[tuple[datetime, datetime, float]]:
-    """What ``syncd.rebook.find_slots`` documents, done naively: every candidate on the
-    local grid of every day's working hours is checked against every busy interval in turn
-    (stopping at the first overlap), then all free candidates are sorted by score."""
+    """What ``syncd.rebook.find_slots`` documents, done naively (same arguments, but ``busy``
+    a plain list): every candidate on the local grid of every day's working hours is checked
+    against every busy interval in turn (stopping at the first overlap), then all free
+    candidates are sorted by score."""
+    shares = habits.shares() if habits else {}
     original, earliest = original_start.astimezone(UTC), search_from.astimezone(UTC)
     latest = search_until.astimezone(UTC)
     candidates: list[tuple[datetime, datetime, float]] = []
@@ -539,19 +522,6 @@ def naive_find_slots(
 # --- measuring ----------------------------------------------------------------------------
 
 
-def peak_rss_mb() -> float:
-    """The process's peak resident set size so far (``ru_maxrss`` is KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def timed(action: Callable[[], T]) -> tuple[T, float, float]:
-    """Run ``action`` after a full collection; return its result, wall and CPU seconds."""
-    gc.collect()
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = action()
-    return result, time.perf_counter() - wall, time.process_time() - cpu
-
-
 @dataclass(slots=True)
 class Clock:
     """Accumulated wall and CPU seconds and calls of one shimmed function."""
@@ -590,9 +560,10 @@ STEP_LABELS = {
 class Shims:
     """Timing shims on the engine's steps, installed in the child process only.
 
-    ``judge.on_changes``, ``judge._busy_index``, ``judge._suggest``, ``engine.drain`` and
-    ``store.commit_cycle`` are wrapped on the instances; ``find_slots``, ``render_note`` and
-    ``BusyIndex`` in the ``syncd.judge`` module namespace, where the judge looks them up."""
+    ``Judge.on_changes``, ``Scribe._busy_index`` and ``Scribe._suggest`` are wrapped on the
+    classes (the engine makes a judge per cycle), ``engine.drain`` and ``store.commit_cycle``
+    on the instances; ``find_slots``, ``render_note`` and ``BusyIndex`` in the
+    ``syncd.scribe`` module namespace, where the scribe looks them up."""
 
     clocks: dict[str, Clock] = field(default_factory=lambda: {k: Clock() for k in STEPS})
     searches: list[tuple[dict[str, Any], list[Any]]] = field(default_factory=list)
@@ -602,33 +573,36 @@ class Shims:
 
     def install(self, engine: Engine) -> None:
         """Wrap the steps; nothing is recorded until :meth:`reset`."""
+        from syncd.judge import Judge
         from syncd.rebook import BusyIndex
+        from syncd.scribe import Scribe
 
-        module: Any = importlib.import_module("syncd.judge")  # patched where the judge looks
-
-        judge, clocks = engine.judge, self.clocks
-        judge.on_changes = clocks["policy"].wrap(judge.on_changes)  # type: ignore[method-assign]
-        judge._busy_index = clocks["busy_index"].wrap(judge._busy_index)  # type: ignore[method-assign]
-        engine.drain = clocks["drain"].wrap(engine.drain)  # type: ignore[method-assign]
-        store: Any = engine.store
-        store.commit_cycle = clocks["commit"].wrap(store.commit_cycle)
-        module.render_note = clocks["render_note"].wrap(module.render_note)
-        timed_find = clocks["find_slots"].wrap(module.find_slots)
-        original_suggest = judge._suggest
+        module = importlib.import_module("syncd.scribe")
+        for owner, name, step in (
+            (Judge, "on_changes", "policy"),
+            (Scribe, "_busy_index", "busy_index"),
+            (engine, "drain", "drain"),
+            (engine.store, "commit_cycle", "commit"),
+            (module, "render_note", "render_note"),
+        ):
+            setattr(owner, name, self.clocks[step].wrap(getattr(owner, name)))
+        timed_find = self.clocks["find_slots"].wrap(module.find_slots)
+        original_suggest = Scribe._suggest
+        shims = self
 
         def find_slots(**kwargs: Any) -> Any:
             slots = timed_find(**kwargs)
-            if self.recording:
-                self.searches.append((kwargs, list(slots)))
+            if shims.recording:
+                shims.searches.append((kwargs, list(slots)))
             return slots
 
-        def suggest(verdict: Any, now: datetime) -> list[tuple[datetime, datetime]]:
-            chosen = original_suggest(verdict, now)
-            if self.recording:
-                self.suggested.append((verdict.key, list(chosen)))
+        def suggest(
+            scribe: Scribe, verdict: Verdict, now: datetime
+        ) -> list[tuple[datetime, datetime]]:
+            chosen = original_suggest(scribe, verdict, now)
+            if shims.recording:
+                shims.suggested.append((verdict.key, list(chosen)))
             return chosen
-
-        shims = self
 
         class RecordingIndex(BusyIndex):
             """``BusyIndex`` that keeps its input, so the naive finder gets the same one."""
@@ -639,9 +613,12 @@ class Shims:
                     shims.busy_lists.append(kept)
                 super().__init__(kept)
 
-        module.find_slots = find_slots
-        module.BusyIndex = RecordingIndex
-        judge._suggest = suggest  # type: ignore[method-assign]
+        for owner, name, value in (
+            (module, "find_slots", find_slots),
+            (module, "BusyIndex", RecordingIndex),
+            (Scribe, "_suggest", suggest),
+        ):
+            setattr(owner, name, value)
 
     def reset(self, recording: bool) -> None:
         """Forget what was measured so far; record searches from now on if asked."""
@@ -706,12 +683,7 @@ class RunResult:
 
 
 def _cycle(engine: Engine, name: str) -> tuple[CycleReport, Cycle]:
-    report, wall, cpu = timed(lambda: engine.cycle(name))
-    _check(
-        not report.new_errors,
-        f"{name}: {len(report.new_errors)} objects failed to parse, first: "
-        f"{report.new_errors[0] if report.new_errors else None}",
-    )
+    report, wall, cpu = timed_cycle(engine, name, name)
     return report, Cycle(wall, cpu, report.read, len(report.changes), len(report.verdicts))
 
 
@@ -744,14 +716,10 @@ def _fingerprint(*folders: Path) -> dict[str, tuple[int, int, int]]:
 
 def run_child(args: argparse.Namespace) -> RunResult:
     """Generate the calendar, run the baseline, the timed cycle and the checks."""
-    from syncd.logs import configure_logging
-
-    configure_logging(level="warning", stream=sys.stderr, json=False)
-    for module in ("syncd.app", "syncd.judge", "syncd.normalize", "connectors.local"):
-        importlib.import_module(module)  # so the start-up RSS includes syncd's imports
+    start_child("syncd.app", "syncd.judge", "syncd.normalize", "connectors.local")
     policy = args.child_mode == "policy"
     with tempfile.TemporaryDirectory(prefix="syncd-bench-policy-", dir=args.tmpdir) as temp:
-        _progress(f"run {args.child_run + 1} {args.child_mode}: generating {args.events:,} events")
+        progress(f"run {args.child_run + 1} {args.child_mode}: generating {args.events:,} events")
         corpus = generate(Path(temp), args, with_clients=policy)
         return measure(corpus, args, policy)
 
@@ -767,16 +735,16 @@ def measure(corpus: Corpus, args: argparse.Namespace, policy: bool) -> RunResult
     with open_engine(config, lambda: NOW) as engine:
         shims = Shims()
         shims.install(engine)
-        _progress(f"{label}: baseline cycle")
+        progress(f"{label}: baseline cycle")
         report, baseline = _cycle(engine, WORK)
-        _check(report.baseline and not report.changes, "baseline cycle reported changes")
+        check(report.baseline and not report.changes, "baseline cycle reported changes")
         engine.cycle(NOTES)
         audit.new()
         apply_changes(corpus, with_clients=policy)
         gc.collect()
         rss_before = peak_rss_mb()
         shims.reset(recording=policy)
-        _progress(f"{label}: timed cycle after {len(corpus.changes):,} changes")
+        progress(f"{label}: timed cycle after {len(corpus.changes):,} changes")
         report, cycle = _cycle(engine, WORK)
         peak = peak_rss_mb()
         steps = shims.snapshot()
@@ -793,11 +761,11 @@ def measure(corpus: Corpus, args: argparse.Namespace, policy: bool) -> RunResult
         check_changes(corpus, report)
         records = audit.new()
         if not policy:
-            _check(
+            check(
                 not report.verdicts and not records_of(records, "verdict"),
                 f"plain calendar: {len(report.verdicts)} verdicts, expected none",
             )
-            _check(not os.listdir(corpus.notes_folder), "plain calendar: notes were written")
+            check(not os.listdir(corpus.notes_folder), "plain calendar: notes were written")
             return result
         check_verdicts(corpus, report, records, result)
         check_notes(corpus, records, result)
@@ -819,7 +787,7 @@ def check_changes(corpus: Corpus, report: CycleReport) -> None:
         (c.spec.uid, "response_changed" if c.kind == "decline" else "moved") for c in corpus.changes
     )
     found = Counter((c.uid, c.kind.value) for c in report.changes)
-    _check(
+    check(
         found == expected,
         f"timed cycle: expected {len(corpus.changes)} changes "
         f"({dict(Counter(k for _, k in expected))}), got {len(report.changes)} "
@@ -857,13 +825,13 @@ def check_verdicts(
     extra = sorted(set(by_uid) - set(changed))
     missing = sorted(set(changed) - set(by_uid))
     doubled = sorted(u for u, n in by_uid.items() if n > 1)
-    _check(
+    check(
         not extra and not missing and not doubled,
         f"verdict records: {len(verdicts)} for {len(changed)} changed appointments; "
         f"missing {len(missing)} (first {missing[:1]}), doubled {len(doubled)}, "
         f"unexpected {len(extra)}",
     )
-    _check(len(report.verdicts) == len(verdicts), "cycle report and audit log disagree")
+    check(len(report.verdicts) == len(verdicts), "cycle report and audit log disagree")
     wrong = []
     for record in verdicts:
         change = changed[record["uid"]]
@@ -879,7 +847,7 @@ def check_verdicts(
                 f"{record['uid']}: expected {kind}/{fee}/{deposit}/client, got "
                 f"{record['verdict']}/{got_fee}/{record['deposit']}/{record['actor']}"
             )
-    _check(not wrong, f"{len(wrong)} verdicts disagree with the policy, first: {wrong[:1]}")
+    check(not wrong, f"{len(wrong)} verdicts disagree with the policy, first: {wrong[:1]}")
     result.kinds = dict(Counter(v["verdict"] for v in verdicts))
     result.counts["verdicts"] = len(verdicts)
 
@@ -892,21 +860,21 @@ def check_notes(corpus: Corpus, records: Sequence[dict[str, Any]], result: RunRe
     keys = [v["key"] for v in records_of(records, "verdict")]
     wanted = {note_href(k) for k in keys}
     present = {n for n in os.listdir(corpus.notes_folder) if n.endswith(".ics")}
-    _check(
+    check(
         len(wanted) == len(keys) and present == wanted,
         f"notes: {len(present)} files for {len(keys)} verdicts "
         f"({len(wanted - present)} missing, {len(present - wanted)} unexpected)",
     )
     writes = records_of(records, "write")
     failed = [w for w in writes if w["status"] not in ("intended", "applied")]
-    _check(not failed, f"{len(failed)} writes did not apply, first: {failed[:1]}")
+    check(not failed, f"{len(failed)} writes did not apply, first: {failed[:1]}")
     applied = Counter(w["action"] for w in writes if w["status"] == "applied")
     unannotated = [
         c.spec.href
         for c in corpus.changes
         if "X-SYNCD-VERDICT" not in private_properties((corpus.folder / c.spec.href).read_bytes())
     ]
-    _check(not unannotated, f"{len(unannotated)} changed events carry no X-SYNCD-VERDICT")
+    check(not unannotated, f"{len(unannotated)} changed events carry no X-SYNCD-VERDICT")
     result.counts.update(
         notes=len(present),
         note_writes=applied["note"],
@@ -931,13 +899,13 @@ def check_suggestions(corpus: Corpus, shims: Shims, result: RunResult) -> None:
         for slot in slots
         if truth.overlaps(slot.start, slot.end)
     ]
-    _check(not bad, f"{len(bad)} suggested slots overlap a busy instance, first: {bad[:1]}")
-    _check(
+    check(not bad, f"{len(bad)} suggested slots overlap a busy instance, first: {bad[:1]}")
+    check(
         len(shims.suggested) == result.counts["verdicts"] == len(shims.searches),
         f"{len(shims.suggested)} suggestion lists and {len(shims.searches)} searches for "
         f"{result.counts['verdicts']} verdicts",
     )
-    _check(len(shims.busy_lists) == 1, f"{len(shims.busy_lists)} busy indexes built, expected 1")
+    check(len(shims.busy_lists) == 1, f"{len(shims.busy_lists)} busy indexes built, expected 1")
     result.counts.update(
         searches=len(shims.searches),
         suggestions=sum(len(s) for _, s in shims.suggested),
@@ -952,32 +920,28 @@ def check_quiet(engine: Engine, corpus: Corpus, audit: Audit, result: RunResult)
     after them write nothing: no audit record, no outbox row, no file touched."""
     before = _fingerprint(corpus.folder, corpus.notes_folder)
     outbox = len(engine.store.outbox("done"))
-    _progress("policy: follow-up and quiet cycles")
+    progress("policy: follow-up and quiet cycles")
     cycles: dict[str, Cycle] = {}
     for label, name in (("followup", WORK), ("notes_cycle", NOTES), ("quiet", WORK)):
         report, cycles[label] = _cycle(engine, name)
-        _check(
+        check(
             not report.changes and not report.verdicts,
             f"{label} cycle: {len(report.changes)} changes, {len(report.verdicts)} verdicts",
         )
         records = audit.new()
-        _check(not records, f"{label} cycle wrote {len(records)} audit records: {records[:1]}")
+        check(not records, f"{label} cycle wrote {len(records)} audit records: {records[:1]}")
     engine.cycle(NOTES)
-    _check(not audit.new(), "quiet notes cycle wrote audit records")
-    _check(cycles["quiet"].read == 0, f"quiet cycle read {cycles['quiet'].read} objects")
-    _check(
+    check(not audit.new(), "quiet notes cycle wrote audit records")
+    check(cycles["quiet"].read == 0, f"quiet cycle read {cycles['quiet'].read} objects")
+    check(
         _fingerprint(corpus.folder, corpus.notes_folder) == before,
         "a follow-up or quiet cycle changed a file",
     )
-    _check(
+    check(
         len(engine.store.outbox("done")) == outbox and not engine.store.outbox("pending"),
         "a follow-up or quiet cycle queued a write",
     )
-    result.followup, result.notes_cycle, result.quiet = (
-        cycles["followup"],
-        cycles["notes_cycle"],
-        cycles["quiet"],
-    )
+    result.followup, result.notes_cycle, result.quiet = cycles.values()
 
 
 def replay(shims: Shims, args: argparse.Namespace, result: RunResult) -> None:
@@ -988,85 +952,34 @@ def replay(shims: Shims, args: argparse.Namespace, result: RunResult) -> None:
     searches = list(shims.searches)
     answers, wall, cpu = timed(lambda: [find_slots(**kw) for kw, _ in searches])
     result.replay = [wall, cpu]
-    _check(answers == [s for _, s in searches], "find_slots replay gave other answers")
+    check(answers == [s for _, s in searches], "find_slots replay gave other answers")
     if not args.child_naive:
         return
     busy = [(b.start, b.end) for b in shims.busy_lists[0]]
-    _progress(f"policy: naive finder, {len(searches):,} searches over {len(busy):,} intervals")
+    progress(f"policy: naive finder, {len(searches):,} searches over {len(busy):,} intervals")
 
-    def naive_all() -> list[list[tuple[datetime, datetime, float]]]:
-        return [
-            naive_find_slots(
-                duration=kw["duration"],
-                original_start=kw["original_start"],
-                search_from=kw["search_from"],
-                search_until=kw["search_until"],
-                busy=busy,
-                working_hours=kw["working_hours"],
-                zone=kw["zone"],
-                buffer=kw["buffer"],
-                granularity=kw["granularity"],
-                count=kw["count"],
-                shares=kw["habits"].shares() if kw.get("habits") else {},
-                exclude=list(kw.get("exclude", ())),
-            )
-            for kw, _ in searches
-        ]
-
-    naive, wall, cpu = timed(naive_all)
+    naive, wall, cpu = timed(
+        lambda: [naive_find_slots(**{**kw, "busy": busy}) for kw, _ in searches]
+    )
     result.naive = [wall, cpu]
     differ = [
         i
         for i, ((_, slots), mine) in enumerate(zip(searches, naive, strict=True))
         if [(s.start, s.end, s.score) for s in slots] != mine
     ]
-    _check(not differ, f"find_slots and the naive finder disagree on {len(differ)} searches")
-
-
-def _progress(message: str) -> None:
-    print(f"  .. {message}", file=sys.stderr, flush=True)
+    check(not differ, f"find_slots and the naive finder disagree on {len(differ)} searches")
 
 
 # --- parent: children, then the report ----------------------------------------------------
 
 
-def spawn(args: argparse.Namespace, mode: str, run: int) -> RunResult:
+def run_once(args: argparse.Namespace, mode: str, run: int) -> RunResult:
     """One measured run in a fresh interpreter, so its peak RSS is its own."""
-    with tempfile.NamedTemporaryFile(prefix="syncd-bench-policy-", suffix=".json") as out:
-        argv = [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--child-mode",
-            mode,
-            "--child-run",
-            str(run),
-            "--child-out",
-            out.name,
-            "--events",
-            str(args.events),
-            "--changes",
-            str(args.changes),
-            "--days",
-            str(args.days),
-            "--clients",
-            str(args.clients),
-            "--seed",
-            str(args.seed),
-        ]
-        if mode == "policy" and run == 0 and not args.no_naive:
-            argv.append("--child-naive")
-        if args.tmpdir:
-            argv += ["--tmpdir", args.tmpdir]
-        code = subprocess.run(argv, check=False).returncode
-        if code == EXIT_WRONG:
-            print(f"ERROR: run {run + 1} ({mode}): the engine gave a wrong answer (see above)")
-            sys.exit(EXIT_WRONG)
-        if code != 0:
-            print(
-                f"ERROR: run {run + 1} ({mode}): the child crashed (exit {code})", file=sys.stderr
-            )
-            sys.exit(code if code > 0 else 2)
-        return RunResult.from_json(json.loads(Path(out.name).read_text(encoding="utf-8")))
+    options = ["--child-mode", mode, "--child-run", str(run)]
+    options += forward(args, "events", "changes", "days", "clients", "seed")
+    if mode == "policy" and run == 0 and not args.no_naive:
+        options.append("--child-naive")
+    return RunResult.from_json(spawn(__file__, options, f"run {run + 1} ({mode})", args.tmpdir))
 
 
 @dataclass(slots=True)
@@ -1080,38 +993,52 @@ class Row:
     extra: str = ""
 
 
-def _median(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else float("nan")
+def _times(runs: Sequence[RunResult], key: str) -> tuple[list[float], list[float]]:
+    """Wall and CPU seconds of cycle ``key`` over the runs that have it."""
+    found = [getattr(r, key) for r in runs if getattr(r, key) is not None]
+    return [c.wall for c in found], [c.cpu for c in found]
 
 
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:,.1f}"
+def _cycle_medians(runs: Sequence[RunResult]) -> dict[str, float]:
+    """Median wall and CPU seconds of the timed cycle."""
+    wall, cpu = _times(runs, "cycle")
+    return {"wall": median(wall), "cpu": median(cpu)}
+
+
+def _step_median(runs: Sequence[RunResult], step: str) -> float:
+    """Median wall seconds of one shimmed step."""
+    return median([r.steps[step]["wall"] for r in runs])
+
+
+def _pairs_row(label: str, pairs: Sequence[list[float]], extra: str) -> Row:
+    """A row from per-run ``[wall, cpu]`` pairs."""
+    return Row(label, [w for w, _ in pairs], [c for _, c in pairs], extra=extra)
 
 
 def rows(policy: Sequence[RunResult], plain: Sequence[RunResult]) -> list[Row]:
     """The table's rows, medians over the runs."""
-
-    def cycles(runs: Sequence[RunResult], key: str) -> tuple[list[float], list[float]]:
-        found = [getattr(r, key) for r in runs if getattr(r, key) is not None]
-        return [c.wall for c in found], [c.cpu for c in found]
-
     first = policy[0]
     changes = first.cycle.changes
-    found: list[Row] = []
-    wall, cpu = cycles(policy, "baseline")
-    found.append(
-        Row("baseline cycle, client calendar", wall, cpu, None, f"read {first.baseline.read:,}")
-    )
-    wall, cpu = cycles(policy, "cycle")
-    found.append(
-        Row(
-            f"{changes:,}-change cycle, client calendar",
-            wall,
-            cpu,
-            _median([r.peak_rss_mb for r in policy]),
-            f"{first.cycle.changes:,} changes, {first.cycle.verdicts:,} verdicts",
-        )
-    )
+
+    def calendar_rows(runs: Sequence[RunResult], calendar: str) -> list[Row]:
+        """The baseline and the timed cycle of one calendar."""
+        head = runs[0]
+        return [
+            Row(
+                f"baseline cycle, {calendar} calendar",
+                *_times(runs, "baseline"),
+                None,
+                f"read {head.baseline.read:,}",
+            ),
+            Row(
+                f"{changes:,}-change cycle, {calendar} calendar",
+                *_times(runs, "cycle"),
+                median([r.peak_rss_mb for r in runs]),
+                f"{head.cycle.changes:,} changes, {head.cycle.verdicts:,} verdicts",
+            ),
+        ]
+
+    found = calendar_rows(policy, "client")
     for step in STEPS:
         calls = int(first.steps[step]["calls"])
         extra = f"{calls:,} calls" if calls != 1 else ""
@@ -1131,62 +1058,27 @@ def rows(policy: Sequence[RunResult], plain: Sequence[RunResult]) -> list[Row]:
         ("notes_cycle", "notes calendar cycle (new notes)"),
         ("quiet", "quiet cycle"),
     ):
-        wall, cpu = cycles(policy, key)
-        found.append(Row(label, wall, cpu, None, f"read {getattr(first, key).read:,}"))
-    wall, cpu = cycles(plain, "baseline")
-    found.append(
-        Row("baseline cycle, plain calendar", wall, cpu, None, f"read {plain[0].baseline.read:,}")
-    )
-    wall, cpu = cycles(plain, "cycle")
-    found.append(
-        Row(
-            f"{changes:,}-change cycle, plain calendar",
-            wall,
-            cpu,
-            _median([r.peak_rss_mb for r in plain]),
-            f"{plain[0].cycle.changes:,} changes, {plain[0].cycle.verdicts:,} verdicts",
-        )
-    )
+        found.append(Row(label, *_times(policy, key), None, f"read {getattr(first, key).read:,}"))
+    found += calendar_rows(plain, "plain")
     searches = first.counts["searches"]
     replayed = [r.replay for r in policy if r.replay]
-    found.append(
-        Row(
-            f"find_slots replay, {searches:,} searches",
-            [w for w, _ in replayed],
-            [c for _, c in replayed],
-            extra="the recorded calls, outside the cycle",
-        )
-    )
+    label = f"find_slots replay, {searches:,} searches"
+    found.append(_pairs_row(label, replayed, "the recorded calls, outside the cycle"))
     naive = [r.naive for r in policy if r.naive]
     if naive:
-        found.append(
-            Row(
-                f"naive finder, same {searches:,} searches",
-                [w for w, _ in naive],
-                [c for _, c in naive],
-                extra="first run only",
-            )
-        )
+        label = f"naive finder, same {searches:,} searches"
+        found.append(_pairs_row(label, naive, "first run only"))
     return found
 
 
 def print_table(table: Sequence[Row], repeat: int) -> None:
     """Wall, CPU and peak RSS per row."""
-    head = (
-        f"{'phase':<44}{'runs':>5}{'wall ms':>12}{'(min-max)':>24}{'cpu ms':>12}"
-        f"{'peak RSS MB':>13}  notes"
-    )
+    layout = Table(44, 24, [("peak RSS MB", 13)], "  notes")
     print()
-    print(head)
-    print("-" * len(head))
+    layout.print_head()
     for row in table:
-        spread = f"({_ms(min(row.wall))}-{_ms(max(row.wall))})" if len(row.wall) > 1 else ""
-        cpu = _ms(_median(row.cpu)) if row.cpu else "-"
         peak = f"{row.peak:.1f}" if row.peak is not None else ""
-        print(
-            f"{row.label:<44}{len(row.wall):>5}{_ms(_median(row.wall)):>12}{spread:>24}"
-            f"{cpu:>12}{peak:>13}  {row.extra}"
-        )
+        layout.print_row(row.label, row.wall, row.cpu, peak, tail=f"  {row.extra}")
     print(
         f"\n(median of {repeat} runs, each in its own child process; peak RSS is ru_maxrss "
         "right after the timed cycle, i.e. the child's peak so far; the 'of which' rows are "
@@ -1198,18 +1090,15 @@ def ratios(policy: Sequence[RunResult], plain: Sequence[RunResult]) -> dict[str,
     """The ratios against the baselines measured in the same run, and per-verdict costs."""
     first = policy[0]
     verdicts = first.counts["verdicts"]
-    cycle = _median([r.cycle.wall for r in policy])
-    plain_cycle = _median([r.cycle.wall for r in plain])
+    cycle, plain_cycle = _cycle_medians(policy), _cycle_medians(plain)
     found = {
-        "policy_over_plain_wall": cycle / plain_cycle,
-        "policy_over_plain_cpu": _median([r.cycle.cpu for r in policy])
-        / _median([r.cycle.cpu for r in plain]),
-        "cycle_ms_per_verdict": cycle * 1000 / verdicts,
-        "marginal_ms_per_verdict": (cycle - plain_cycle) * 1000 / verdicts,
+        "policy_over_plain_wall": cycle["wall"] / plain_cycle["wall"],
+        "policy_over_plain_cpu": cycle["cpu"] / plain_cycle["cpu"],
+        "cycle_ms_per_verdict": cycle["wall"] * 1000 / verdicts,
+        "marginal_ms_per_verdict": (cycle["wall"] - plain_cycle["wall"]) * 1000 / verdicts,
     }
     for step in ("policy", "find_slots", "drain"):
-        step_s = _median([r.steps[step]["wall"] for r in policy])
-        found[f"{step}_ms_per_verdict"] = step_s * 1000 / verdicts
+        found[f"{step}_ms_per_verdict"] = _step_median(policy, step) * 1000 / verdicts
     naive = [r.naive for r in policy if r.naive]
     if naive and first.replay:
         # The same run's replay: the naive finder runs in the first child only.
@@ -1261,102 +1150,71 @@ def print_summary(policy: Sequence[RunResult], plain: Sequence[RunResult]) -> di
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options; the ``--child-*`` ones are internal."""
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--events", type=int, default=10_000, help="events in the calendar")
-    parser.add_argument(
+    options = parser(__doc__, repeat=3, repeat_help="runs (median), one child each")
+    options.add_argument("--events", type=int, default=10_000, help="events in the calendar")
+    options.add_argument(
         "--changes", type=int, default=1_000, help="client appointments changed (half declined)"
     )
-    parser.add_argument("--repeat", type=int, default=3, help="runs (median), one child each")
-    parser.add_argument("--days", type=int, default=60, help="days ahead the events spread over")
-    parser.add_argument("--clients", type=int, default=200, help="size of the client pool")
-    parser.add_argument("--seed", type=int, default=1, help="seed of the generated calendar")
-    parser.add_argument(
-        "--tmpdir", default=None, help="where to put the temporary calendars (default: system temp)"
-    )
-    parser.add_argument(
+    options.add_argument("--days", type=int, default=60, help="days ahead the events spread over")
+    options.add_argument("--clients", type=int, default=200, help="size of the client pool")
+    options.add_argument(
         "--no-naive", action="store_true", help="skip the naive slot finder (slow by design)"
     )
-    parser.add_argument(
-        "--json", action="store_true", help="also print the results as one JSON line at the end"
-    )
-    parser.add_argument("--child-mode", choices=("policy", "plain"), help=argparse.SUPPRESS)
-    parser.add_argument("--child-run", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--child-out", help=argparse.SUPPRESS)
-    parser.add_argument("--child-naive", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    options.add_argument("--child-mode", choices=("policy", "plain"), help=argparse.SUPPRESS)
+    options.add_argument("--child-run", type=int, default=0, help=argparse.SUPPRESS)
+    options.add_argument("--child-naive", action="store_true", help=argparse.SUPPRESS)
+    args = parse(options, argv)
     if args.changes < 2 or args.changes > args.events // 4:
-        parser.error("--changes must be between 2 and a quarter of --events")
-    if args.repeat < 1:
-        parser.error("--repeat must be at least 1")
+        options.error("--changes must be between 2 and a quarter of --events")
     if not 7 <= args.days <= 170:
-        parser.error("--days must be between 7 and 170 (the horizon is 180 days)")
+        options.error("--days must be between 7 and 170 (the horizon is 180 days)")
     if args.clients < 10:
-        parser.error("--clients must be at least 10")
+        options.error("--clients must be at least 10")
     return args
-
-
-def child_main(args: argparse.Namespace) -> int:
-    """Measure one run and write the result as JSON to ``--child-out``."""
-    try:
-        result = run_child(args)
-    except WrongAnswer as wrong:
-        print(f"ERROR: run {args.child_run + 1} ({args.child_mode}): {wrong}", flush=True)
-        return EXIT_WRONG
-    Path(args.child_out).write_text(json.dumps(asdict(result)), encoding="utf-8")
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the policy and plain children, then print the report."""
     args = parse_args(argv)
-    if args.child_mode is not None:
-        return child_main(args)
-    print(
-        f"syncd policy benchmark: python {platform.python_version()}, clock {NOW.isoformat()}, "
+    if args.child_out is not None:
+        label = f"run {args.child_run + 1} ({args.child_mode})"
+        return child_main(args.child_out, label, lambda: run_child(args))
+    print_banner(
+        "syncd policy benchmark",
         f"{args.events:,} events (5% weekly series) over {args.days} days, {args.changes:,} "
         f"changes ({args.changes // 2:,} declines, {args.changes - args.changes // 2:,} moves), "
         f"{args.clients} clients, {args.repeat} runs",
-        flush=True,
     )
     policy: list[RunResult] = []
     plain: list[RunResult] = []
     for run in range(args.repeat):
-        policy.append(spawn(args, "policy", run))
-        plain.append(spawn(args, "plain", run))
+        policy.append(run_once(args, "policy", run))
+        plain.append(run_once(args, "plain", run))
     print(
         f"\ncalendar: {args.events:,} files, {policy[0].instances:,} instances in the horizon; "
         f"RSS after generation and the baseline cycle "
-        f"{_median([r.rss_before_mb for r in policy]):.1f} MB "
-        f"(plain {_median([r.rss_before_mb for r in plain]):.1f} MB)"
+        f"{median([r.rss_before_mb for r in policy]):.1f} MB "
+        f"(plain {median([r.rss_before_mb for r in plain]):.1f} MB)"
     )
     print_table(rows(policy, plain), args.repeat)
     found = print_summary(policy, plain)
     if args.json:
-        document = {
-            "benchmark": "syncd-policy",
-            "python": platform.python_version(),
-            "clock": NOW.isoformat(),
-            "events": args.events,
-            "changes": args.changes,
-            "days": args.days,
-            "clients": args.clients,
-            "repeat": args.repeat,
-            "seed": args.seed,
-            "runs": {"policy": [asdict(r) for r in policy], "plain": [asdict(r) for r in plain]},
-            "medians_s": {
-                "policy_cycle": {
-                    "wall": _median([r.cycle.wall for r in policy]),
-                    "cpu": _median([r.cycle.cpu for r in policy]),
-                },
-                "plain_cycle": {
-                    "wall": _median([r.cycle.wall for r in plain]),
-                    "cpu": _median([r.cycle.cpu for r in plain]),
-                },
-                **{step: _median([r.steps[step]["wall"] for r in policy]) for step in STEPS},
+        print_json(
+            "syncd-policy",
+            events=args.events,
+            changes=args.changes,
+            days=args.days,
+            clients=args.clients,
+            repeat=args.repeat,
+            seed=args.seed,
+            runs={"policy": [asdict(r) for r in policy], "plain": [asdict(r) for r in plain]},
+            medians_s={
+                "policy_cycle": _cycle_medians(policy),
+                "plain_cycle": _cycle_medians(plain),
+                **{step: _step_median(policy, step) for step in STEPS},
             },
-            "ratios": found,
-        }
-        print(json.dumps(document, separators=(",", ":")))
+            ratios=found,
+        )
     return 0
 
 
