@@ -316,15 +316,34 @@ def _summary(engine: Engine, schedule: Schedule) -> str:
 
 
 class _FileWatch:
-    """Calls back when the configuration file is written, replaced or moved into place."""
+    """Calls back when the configuration file is written, replaced or moved into place, once
+    the writes have settled (an editor writing in place passes through empty or half-written
+    states that must not be loaded)."""
+
+    SETTLE = 0.5
 
     def __init__(self, path: Path, on_change: Callable[[], None]) -> None:
+        self._on_change = on_change
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
         self._observer: Any = Observer()
-        self._observer.schedule(_ConfigHandler(path, on_change), str(path.parent), recursive=False)
+        self._observer.schedule(_ConfigHandler(path, self._changed), str(path.parent))
         self._observer.daemon = True
         self._observer.start()
 
+    def _changed(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = threading.Timer(self.SETTLE, self._on_change)
+            self._timer.daemon = True
+            self._timer.start()
+
     def stop(self) -> None:
+        """Stop watching; a pending callback is dropped."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
         self._observer.stop()
         self._observer.join(timeout=5)
 
