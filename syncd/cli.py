@@ -20,10 +20,11 @@ import structlog
 
 from syncd.app import cycled_calendars, open_engine
 from syncd.audit import Anchor, verify
-from syncd.config import Config, default_config_path, load_config
+from syncd.config import CalendarConfig, Config, default_config_path, load_config
+from syncd.connector import connector_class
 from syncd.daemon import CalendarOutcome, Daemon, run_cycles
 from syncd.demo import default_state_dir, write_default
-from syncd.errors import ConfigError, SyncdError
+from syncd.errors import ConfigError, ConfigProblem, SyncdError
 from syncd.lock import instance_lock
 from syncd.logs import configure_logging
 from syncd.model import Change, format_when
@@ -360,11 +361,19 @@ def _status(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return EXIT_OK
     for row in rows:
+        mode = f", changes by {row['sync_mode']}" if row["sync_mode"] else ""
         print(
             f"{row['calendar']} ({row['connector']}): last cycle {row['last_cycle'] or 'never'}, "
             f"last success {row['last_success'] or 'never'}, {row['instances']} instances, "
-            f"last error: {row['last_error'] or 'none'}"
+            f"last error: {row['last_error'] or 'none'}{mode}"
         )
+        if row["backoff_until"]:
+            print(
+                f"  backing off after {row['failures_in_a_row']} failures, until "
+                f"{row['backoff_until']}"
+            )
+        if row["pending_writes"]:
+            print(f"  {row['pending_writes']} writes waiting")
         for href in row["items_in_error"]:
             print(f"  item in error: {href}")
     return EXIT_OK
@@ -373,12 +382,14 @@ def _status(args: argparse.Namespace) -> int:
 def _status_rows(config: Config) -> list[dict[str, Any]]:
     states: dict[str, CalendarState] = {}
     errors: dict[str, list[str]] = {}
+    pending: dict[str, int] = {}
     # status only reads: no cycle ran yet when there is no store, so do not create one
     if config.state_path.exists():
         store = SQLiteStore(config.state_path)
         try:
             states = {s.name: s for s in store.calendar_states()}
             errors = {c.name: sorted(store.item_errors(c.name)) for c in config.calendars}
+            pending = store.pending_writes()
         finally:
             store.close()
     rows = []
@@ -393,9 +404,18 @@ def _status_rows(config: Config) -> list[dict[str, Any]]:
                 "instances": state.instance_count if state else 0,
                 "last_error": state.last_error if state else None,
                 "items_in_error": errors.get(calendar.name, []),
+                "failures_in_a_row": state.failures if state else 0,
+                "backoff_until": _stamp(state.backoff_until if state and state.failures else None),
+                "pending_writes": pending.get(calendar.name, 0),
+                "sync_mode": _cursor_mode(calendar, state.cursor if state else None),
             }
         )
     return rows
+
+
+def _cursor_mode(calendar: CalendarConfig, cursor: str | None) -> str | None:
+    """How the calendar's connector tracks changes with its stored cursor (None: one way)."""
+    return connector_class(calendar.connector, calendar).cursor_mode(cursor)
 
 
 def _stamp(value: datetime | None) -> str | None:
@@ -405,7 +425,17 @@ def _stamp(value: datetime | None) -> str | None:
 def _check_config(args: argparse.Namespace) -> int:
     config = _config(args)
     print(f"{config.path}: OK ({len(config.calendars)} calendars)")
+    for problem in _warnings(config):
+        print(f"  warning: {problem}")
     return EXIT_OK
+
+
+def _warnings(config: Config) -> list[ConfigProblem]:
+    """What each calendar's connector points out in its valid options."""
+    found: list[ConfigProblem] = []
+    for calendar in config.calendars:
+        found.extend(connector_class(calendar.connector, calendar).config_warnings(calendar))
+    return found
 
 
 def _audit_verify(args: argparse.Namespace) -> int:

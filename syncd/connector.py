@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, ClassVar
 
-from syncd.errors import ConfigError
+from syncd.errors import ConfigError, ConfigProblem
 
 if TYPE_CHECKING:
     from syncd.config import CalendarConfig
@@ -100,6 +100,19 @@ class Connector(ABC):
     @abstractmethod
     def from_config(cls, calendar: CalendarConfig) -> Connector:
         """Build a connector from one ``[[calendars]]`` table. Raises ``ConfigError``."""
+
+    @classmethod
+    def config_warnings(cls, calendar: CalendarConfig) -> list[ConfigProblem]:
+        """Problems in valid options that ``check-config`` points out (an inline password).
+
+        May look at files; never contacts the provider."""
+        return []
+
+    @classmethod
+    def cursor_mode(cls, cursor: str | None) -> str | None:
+        """How a stored cursor tracks changes, for ``syncd status``; None when there is only
+        one way (no I/O)."""
+        return None
 
     @abstractmethod
     def list_changes(self, cursor: str | None, known: Mapping[str, str]) -> Delta:

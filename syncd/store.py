@@ -226,6 +226,10 @@ class Store(ABC):
         """``(client, start)`` of appointments kept, of one client or of all."""
 
     @abstractmethod
+    def pending_writes(self) -> dict[str, int]:
+        """How many writes wait in the outbox, per calendar."""
+
+    @abstractmethod
     def active_holds(self) -> list[Hold]:
         """Tentative holds not yet withdrawn."""
 
@@ -607,8 +611,10 @@ class SQLiteStore(Store):
         """See :meth:`Store.set_backoff`."""
         try:
             with self._transaction() as db:
-                db.execute("UPDATE calendars SET backoff_until = ? WHERE name = ?",
-                           (until.isoformat(), calendar))
+                db.execute(
+                    "UPDATE calendars SET backoff_until = ? WHERE name = ?",
+                    (until.isoformat(), calendar),
+                )
         except sqlite3.Error as error:
             raise StoreError(f"state store {self.path}: {error}") from None
 
@@ -618,8 +624,11 @@ class SQLiteStore(Store):
             datetime.fromisoformat(row[0])
             for sql, params in (
                 ("SELECT MIN(due) FROM timers WHERE calendar = ?", (calendar,)),
-                ("SELECT MIN(deposit_deadline) FROM verdicts WHERE deposit = 'pending'"
-                 " AND calendar = ?", (calendar,)),
+                (
+                    "SELECT MIN(deposit_deadline) FROM verdicts WHERE deposit = 'pending'"
+                    " AND calendar = ?",
+                    (calendar,),
+                ),
                 ("SELECT MIN(until) FROM holds WHERE status = 'active'", ()),
             )
             for row in self._query(sql, params)
@@ -677,6 +686,13 @@ class SQLiteStore(Store):
         sql = "SELECT client, start FROM kept"
         rows = self._query(sql + " WHERE client = ?", (client,)) if client else self._query(sql)
         return [(r[0], datetime.fromisoformat(r[1])) for r in rows]
+
+    def pending_writes(self) -> dict[str, int]:
+        """See :meth:`Store.pending_writes`."""
+        rows = self._query(
+            "SELECT calendar, COUNT(*) FROM outbox WHERE status = 'pending' GROUP BY calendar"
+        )
+        return {r[0]: int(r[1]) for r in rows}
 
     def active_holds(self) -> list[Hold]:
         """See :meth:`Store.active_holds`."""

@@ -222,3 +222,38 @@ def test_a_hanging_calendar_does_not_delay_another(
         release.set()
         daemon.stop()
         runner.join(30)
+
+
+def test_status_shows_the_backoff_of_a_failing_calendar(tmp_path: Path) -> None:
+    """A calendar whose folder vanished fails, backs off, and `status --json` shows it."""
+    (tmp_path / "syncd.toml").write_text(config_with("gone", poll="1s"))
+    write_event(tmp_path / "cal", "a")
+    write_event(tmp_path / "gone", "g")
+    process = start(tmp_path)
+    try:
+        assert wait_for(lambda: "gone" in baselines(tmp_path))
+        (tmp_path / "gone" / "g.ics").unlink()
+        (tmp_path / "gone").rmdir()
+
+        def backing_off() -> bool:
+            shown = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "syncd.cli",
+                    "status",
+                    "--json",
+                    "--config",
+                    str(tmp_path / "syncd.toml"),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            row = next(r for r in json.loads(shown.stdout) if r["calendar"] == "gone")
+            return row["failures_in_a_row"] >= 1 and row["backoff_until"] is not None
+
+        assert wait_for(backing_off, 20)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(20)
