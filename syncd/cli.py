@@ -27,6 +27,7 @@ from syncd.demo import default_state_dir, write_default
 from syncd.errors import ConfigError, ConfigProblem, SyncdError
 from syncd.lock import instance_lock
 from syncd.logs import configure_logging
+from syncd.sdnotify import Notifier
 from syncd.model import Change, format_when
 from syncd.reports import (
     AUDIT_HEADER,
@@ -347,7 +348,7 @@ def _describe(change: Change) -> str:
 def _run(args: argparse.Namespace) -> int:
     config = _config(args, create_default=True)
     with instance_lock(config.state_path.parent):
-        daemon = Daemon(config, _clock(args))
+        daemon = Daemon(config, _clock(args), notifier=Notifier())
         daemon.install_signal_handlers()
         log.info("daemon.started", config=str(config.path), calendars=cycled_calendars(config))
         daemon.run()

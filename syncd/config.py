@@ -109,12 +109,29 @@ class Config:
 
 
 def default_config_path() -> Path:
-    """``$SYNCD_CONFIG``, else ``$XDG_CONFIG_HOME/syncd/syncd.toml`` (``~/.config`` by default)."""
+    """``$SYNCD_CONFIG``, else ``$CONFIGURATION_DIRECTORY/syncd.toml`` under systemd, else
+    ``$XDG_CONFIG_HOME/syncd/syncd.toml`` (``~/.config`` by default)."""
     explicit = os.environ.get("SYNCD_CONFIG")
     if explicit:
         return Path(explicit).expanduser()
+    systemd = _systemd_dir("CONFIGURATION_DIRECTORY")
+    if systemd is not None:
+        return systemd / "syncd.toml"
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "syncd" / "syncd.toml"
+
+
+def _systemd_dir(variable: str) -> Path | None:
+    """The first folder systemd passes in ``variable`` (it may list several, ':'-separated)."""
+    value = os.environ.get(variable)
+    return Path(value.split(":")[0]) if value else None
+
+
+def _state_default(name: str) -> str:
+    """Under systemd the state lives in ``$STATE_DIRECTORY`` (the configuration folder is
+    read-only there); elsewhere in ``var/`` beside the configuration file."""
+    systemd = _systemd_dir("STATE_DIRECTORY")
+    return str(systemd / name) if systemd is not None else f"var/{name}"
 
 
 def load_config(path: Path) -> Config:
@@ -157,8 +174,8 @@ def _build(data: Mapping[str, Any], reader: Reader) -> Config:
     rules = parse_rules(data, owner.emails, reader)
     config = Config(
         path=reader.source,
-        state_path=reader.path(state, "path", "state.path", "var/state.db"),
-        audit_path=reader.path(audit, "path", "audit.path", "var/audit.jsonl"),
+        state_path=reader.path(state, "path", "state.path", _state_default("state.db")),
+        audit_path=reader.path(audit, "path", "audit.path", _state_default("audit.jsonl")),
         daemon=daemon,
         owner=owner,
         calendars=calendars,

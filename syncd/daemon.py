@@ -13,7 +13,7 @@ import random
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,6 +30,7 @@ from syncd.config import Config, load_config
 from syncd.connector import Watch
 from syncd.engine import CycleReport, Engine
 from syncd.errors import ConfigError, ConnectorError, SyncdError
+from syncd.sdnotify import Notifier
 
 __all__ = ["BACKOFF_CAP", "JITTER", "CalendarOutcome", "Daemon", "Schedule", "run_cycles"]
 
@@ -217,18 +218,26 @@ class Daemon:
                 while not self._stopping.is_set():
                     self._wake.clear()
                     now = time.monotonic()
-                    self._settle(engine, schedule, watches, now)
+                    finished = self._settle(engine, schedule, watches, now)
                     for name in schedule.ready(now):
                         if name not in running:
                             running[name] = pool.submit(self._cycle, engine, name)
                     running = {n: f for n, f in running.items() if not f.done()}
-                    self._notify("watchdog")
+                    if finished or self._unblocked(schedule, running, now):
+                        self._notify("watchdog")
                     if self._reload.is_set() and self._reloaded():
                         break
                     self._wake.wait(min(schedule.wait(now, running), self._heartbeat()))
             finally:
                 for watch in watches.values():
                     watch.stop()
+
+    def _unblocked(self, schedule: Schedule, running: Mapping[str, Any], now: float) -> bool:
+        """No calendar has waited long for a free worker. The watchdog is fed only after real
+        progress (a finished cycle) or while nothing is stuck, so a daemon whose workers all
+        hang is restarted."""
+        late = now - 2 * self._heartbeat()
+        return not any(at < late and name not in running for name, at in schedule.due.items())
 
     def _cycle(self, engine: Engine, name: str) -> None:
         ok = False
@@ -243,8 +252,9 @@ class Daemon:
 
     def _settle(
         self, engine: Engine, schedule: Schedule, watches: dict[str, Watch], now: float
-    ) -> None:
-        """Reschedule the calendars that finished or were pushed since the last turn."""
+    ) -> int:
+        """Reschedule the calendars that finished or were pushed since the last turn; returns
+        how many cycles finished."""
         with self._lock:
             finished, self._finished = self._finished, []
             pushed, self._pushed = self._pushed, set()
@@ -265,6 +275,7 @@ class Daemon:
             schedule.poke(name, now)
         if finished:
             self._notify("status", _summary(engine, schedule))
+        return len(finished)
 
     @staticmethod
     def _timer_in(engine: Engine, name: str) -> float | None:
@@ -294,6 +305,7 @@ class Daemon:
                 log.error("config.invalid", problem=str(problem))
             log.error("config.kept", reason="the new configuration is invalid")
             self._notify("status", "configuration invalid; running the previous one")
+            self._notify("ready")  # the reload is over: systemd 253+ waits for READY=1
             return False
         self.config = config
         log.info("config.reloaded", calendars=[c.name for c in config.calendars])

@@ -430,3 +430,20 @@ def test_the_shipped_example_configuration_is_valid() -> None:
     config = load_config(example)
     assert [c.name for c in config.calendars] == ["work", "notes"]
     assert config.notes_calendar == "notes"
+
+
+def test_under_systemd_state_and_config_default_to_its_directories(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$STATE_DIRECTORY holds the state and audit log; $CONFIGURATION_DIRECTORY the file."""
+    from syncd.config import default_config_path
+
+    monkeypatch.delenv("SYNCD_CONFIG", raising=False)
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
+    monkeypatch.setenv("CONFIGURATION_DIRECTORY", str(tmp_path / "etc"))
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "syncd.toml").write_text('[owner]\nemails = ["me@example.com"]\n')
+    assert default_config_path() == tmp_path / "etc" / "syncd.toml"
+    config = load_config(default_config_path())
+    assert config.state_path == tmp_path / "state" / "state.db"
+    assert config.audit_path == tmp_path / "state" / "audit.jsonl"

@@ -257,3 +257,44 @@ def test_status_shows_the_backoff_of_a_failing_calendar(tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(20)
+
+
+def test_sd_notify_messages_arrive_in_order(root: Path) -> None:
+    """Under systemd: READY, then STATUS and WATCHDOG, RELOADING on SIGHUP, STOPPING last."""
+    import socket
+
+    path = root / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(20)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "syncd.cli", "run", "--config", str(root / "syncd.toml")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "4000000"},
+    )
+    messages: list[str] = []
+
+    def receive_until(prefix: str) -> None:
+        while not any(m.startswith(prefix) for m in messages):
+            messages.append(sock.recv(4096).decode())
+
+    try:
+        receive_until("READY=1")
+        receive_until("STATUS=")
+        receive_until("WATCHDOG=1")
+        process.send_signal(signal.SIGHUP)
+        receive_until("RELOADING=1")
+        process.send_signal(signal.SIGTERM)
+        receive_until("STOPPING=1")
+        assert process.wait(20) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        sock.close()
+    firsts = [
+        next(i for i, m in enumerate(messages) if m.startswith(p))
+        for p in ("READY=1", "RELOADING=1", "STOPPING=1")
+    ]
+    assert firsts == sorted(firsts)
+    assert messages[-1].startswith("STOPPING=1")
