@@ -27,7 +27,6 @@ from syncd.demo import default_state_dir, write_default
 from syncd.errors import ConfigError, ConfigProblem, SyncdError
 from syncd.lock import instance_lock
 from syncd.logs import configure_logging
-from syncd.sdnotify import Notifier
 from syncd.model import Change, format_when
 from syncd.reports import (
     AUDIT_HEADER,
@@ -46,6 +45,7 @@ from syncd.reports import (
     parse_bound,
     table,
 )
+from syncd.sdnotify import Notifier
 from syncd.store import CalendarState, SQLiteStore
 from syncd.verdict import Verdict
 

@@ -135,7 +135,7 @@ class Daemon:
         clock: Callable[[], datetime],
         *,
         workers: int = 4,
-        notifier: Any = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
