@@ -191,6 +191,15 @@ class LocalConnector(Connector):
         finally:
             temp.unlink(missing_ok=True)
 
+    def check(self) -> str:
+        """The folder exists and syncd can list, read and write in it."""
+        if not self.folder.is_dir():
+            raise ConnectorError(self.name, f"folder {self.folder} is missing")
+        if not os.access(self.folder, os.R_OK | os.W_OK | os.X_OK):
+            raise ConnectorError(self.name, f"folder {self.folder} is not readable and writable")
+        count = sum(1 for name, _ in self._scan() if name)
+        return f"folder {self.folder}, {count} objects"
+
     def watch(self, on_change: Callable[[], None]) -> Watch:
         """Call ``on_change`` on every create, modify, move or delete of an ``.ics`` file.
 

@@ -146,6 +146,12 @@ class Connector(ABC):
     def delete(self, href: str, etag: str) -> None:
         """Delete an object only if it is still at ``etag``. Raises ``Conflict``, ``NotFound``."""
 
+    def check(self) -> str:
+        """Contact the calendar cheaply and say what was found (``syncd doctor``); raise
+        ``ConnectorError`` (or a subclass) when it cannot be used. The default lists it."""
+        delta = self.list_changes(None, {})
+        return f"reachable, {len(delta.upserts)} objects"
+
     def watch(self, on_change: Callable[[], None]) -> Watch | None:
         """Call ``on_change`` from any thread when the calendar may have changed.
 
