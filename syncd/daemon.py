@@ -261,7 +261,8 @@ class Daemon:
         for name, ok in finished:
             delay = schedule.done(name, ok, now, self._timer_in(engine, name))
             if ok:
-                self._ensure_watch(engine, name, watches)
+                if self._ensure_watch(engine, name, watches):
+                    schedule.poke(name, now)  # catch what changed before the watch began
                 continue
             until = engine.clock() + timedelta(seconds=delay)
             engine.store.set_backoff(name, until)
@@ -282,17 +283,20 @@ class Daemon:
         due = engine.store.next_due(name)
         return None if due is None else (due - engine.clock()).total_seconds()
 
-    def _ensure_watch(self, engine: Engine, name: str, watches: dict[str, Watch]) -> None:
-        """Start a calendar's push watch once it can be (after its first good cycle)."""
+    def _ensure_watch(self, engine: Engine, name: str, watches: dict[str, Watch]) -> bool:
+        """Start a calendar's push watch once it can be (after its first good cycle); True
+        when one was started now."""
         if name in watches:
-            return
+            return False
         try:
             watch = engine.connectors[name].watch(self.pushed(name))
         except ConnectorError as error:
             log.warning("watch.unavailable", calendar=name, error=str(error))
-            return
-        if watch is not None:
-            watches[name] = watch
+            return False
+        if watch is None:
+            return False
+        watches[name] = watch
+        return True
 
     def _reloaded(self) -> bool:
         """Validate the file; a valid configuration ends this serve loop to be reopened."""
