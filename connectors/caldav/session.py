@@ -1,0 +1,204 @@
+"""Requests with retries, and the one place where vendor errors and HTTP statuses become
+syncd errors.
+
+Two tables decide: :data:`EXCEPTIONS` for what the HTTP stack raises, :data:`STATUSES` for
+what the server answers (per operation, status and ``DAV:error`` precondition). Connection
+errors, timeouts, 5xx and 429 are retried with capped exponential backoff and jitter,
+honouring ``Retry-After``; then ``TransientError``. Messages name the calendar and the path,
+never a credential.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import structlog
+from caldav.lib.error import DAVError
+from niquests.exceptions import ConnectionError as HTTPConnectionError
+from niquests.exceptions import RequestException, SSLError, Timeout
+
+from connectors.caldav.dav import MalformedReply
+from connectors.caldav.transport import Reply, Transport
+from syncd.errors import (
+    AlreadyExists,
+    AuthError,
+    Conflict,
+    ConnectorError,
+    CursorExpired,
+    NotFound,
+    TransientError,
+)
+
+__all__ = ["EXCEPTIONS", "STATUSES", "Session", "SyncUnsupported"]
+
+T = TypeVar("T")
+log = structlog.get_logger("syncd.caldav")
+
+
+class SyncUnsupported(ConnectorError):
+    """The server does not implement sync-collection; the connector lists etags instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    error: type[ConnectorError]
+    message: str
+    retry: bool = False
+
+
+# What the HTTP stack raises. First match wins: SSLError is a ConnectionError.
+EXCEPTIONS: tuple[tuple[type[BaseException], _Rule], ...] = (
+    (SSLError, _Rule(ConnectorError, "TLS failed: certificate not trusted (see ca_file)")),
+    (Timeout, _Rule(TransientError, "no answer within the timeout", retry=True)),
+    (HTTPConnectionError, _Rule(TransientError, "cannot connect to the server", retry=True)),
+    (RequestException, _Rule(TransientError, "the HTTP exchange failed", retry=True)),
+    (SyntaxError, _Rule(TransientError, "malformed XML in the reply")),  # lxml's XMLSyntaxError
+    (MalformedReply, _Rule(TransientError, "unexpected reply")),
+    (
+        NotImplementedError,
+        _Rule(AuthError, "needs credentials: the server offers no supported authentication"),
+    ),
+    (DAVError, _Rule(ConnectorError, "the WebDAV exchange failed")),
+)
+_RAISED = tuple(kind for kind, _rule in EXCEPTIONS)
+
+_EXPIRED = _Rule(CursorExpired, "the server no longer accepts the sync token")
+_UNSUPPORTED = _Rule(SyncUnsupported, "the server does not support sync-collection")
+_GONE = _Rule(NotFound, "does not exist")
+_CHANGED = _Rule(Conflict, "changed since it was read")
+
+# What the server answers: (operation, status, precondition) -> rule; "*" is any operation.
+STATUSES: Mapping[tuple[str, int, str | None], _Rule] = {
+    ("*", 401, None): _Rule(AuthError, "needs credentials: the server refused them"),
+    ("*", 403, None): _Rule(AuthError, "needs credentials: access is forbidden"),
+    ("sync", 403, "valid-sync-token"): _EXPIRED,
+    ("sync", 409, "valid-sync-token"): _EXPIRED,
+    ("sync", 412, "valid-sync-token"): _EXPIRED,
+    ("sync", 403, "supported-report"): _UNSUPPORTED,
+    ("sync", 405, None): _UNSUPPORTED,
+    ("sync", 501, None): _UNSUPPORTED,
+    ("get", 404, None): _GONE,
+    ("update", 404, None): _GONE,
+    ("delete", 404, None): _GONE,
+    ("update", 412, None): _CHANGED,
+    ("delete", 412, None): _CHANGED,
+    ("create", 412, None): _Rule(AlreadyExists, "already exists"),
+    ("*", 429, None): _Rule(TransientError, "rate limited by the server", retry=True),
+}
+_SERVER_ERROR = _Rule(TransientError, "server error", retry=True)
+
+
+def _status_rule(operation: str, reply: Reply) -> _Rule:
+    for precondition in sorted(reply.preconditions):
+        rule = STATUSES.get((operation, reply.status, precondition))
+        if rule is not None:
+            return rule
+    rule = STATUSES.get((operation, reply.status, None)) or STATUSES.get(("*", reply.status, None))
+    if rule is not None:
+        return rule
+    if reply.status >= 500:
+        return _SERVER_ERROR
+    return _Rule(ConnectorError, "unexpected reply")
+
+
+def _exception_rule(error: BaseException) -> _Rule:
+    return next(rule for kind, rule in EXCEPTIONS if isinstance(error, kind))
+
+
+class Session:
+    """Sends requests for one calendar: retries, maps errors, logs a credential problem once."""
+
+    def __init__(
+        self,
+        name: str,
+        transport: Transport,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+        attempts: int = 4,
+        backoff: float = 1.0,
+        max_backoff: float = 30.0,
+        max_wait: float = 60.0,
+    ) -> None:
+        self.name = name
+        self.transport = transport
+        self.sleep = sleep
+        self.jitter = jitter
+        self.attempts = attempts
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.max_wait = max_wait
+        self._auth_logged = False
+
+    def request(
+        self,
+        operation: str,
+        method: str,
+        url: str,
+        read: Callable[[Reply], T],
+        *,
+        body: bytes = b"",
+        headers: Mapping[str, str] | None = None,
+        ok: Collection[int] = (200, 201, 204, 207),
+    ) -> T:
+        """Send until a reply in ``ok`` can be ``read``; raise the mapped syncd error."""
+        path = urlsplit(url).path or url
+        for attempt in range(1, self.attempts + 1):
+            wait: float | None = None
+            try:
+                reply = self.transport.send(method, url, body, headers)
+                if reply.status in ok:
+                    result = read(reply)
+                    self._auth_logged = False
+                    return result
+                rule = _status_rule(operation, reply)
+                wait = _retry_after(reply.headers.get("retry-after"))
+                detail = f"{rule.message} (HTTP {reply.status} for {method} {path})"
+            except _RAISED as error:
+                rule = _exception_rule(error)
+                detail = f"{rule.message} ({method} {path}: {type(error).__name__})"
+            except AuthError as error:
+                self._log_auth(str(error))
+                raise
+            if rule.retry and attempt < self.attempts:
+                delay = self._delay(attempt) if wait is None else wait
+                if delay <= self.max_wait:
+                    log.warning("caldav.retry", calendar=self.name, reason=detail, wait=delay)
+                    self.sleep(delay)
+                    continue
+                detail += f"; the server asks to wait {delay:.0f}s, the next cycle retries"
+            failure = rule.error(self.name, detail)
+            if isinstance(failure, AuthError):
+                self._log_auth(detail)
+            raise failure
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _delay(self, attempt: int) -> float:
+        """Capped exponential backoff with jitter: half the step plus a random half."""
+        step = min(self.max_backoff, self.backoff * 2.0 ** (attempt - 1))
+        return step * (0.5 + self.jitter() / 2)
+
+    def _log_auth(self, detail: str) -> None:
+        if not self._auth_logged:
+            log.error("caldav.needs_credentials", calendar=self.name, reason=detail)
+            self._auth_logged = True
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delay-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, float(when.timestamp()) - time.time())
