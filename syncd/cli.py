@@ -20,6 +20,7 @@ import structlog
 
 from syncd.app import cycled_calendars, open_engine
 from syncd.audit import Anchor, verify
+from syncd.cli_admin import ADMIN_HANDLERS, add_admin_commands
 from syncd.config import CalendarConfig, Config, default_config_path, load_config
 from syncd.connector import connector_class
 from syncd.daemon import CalendarOutcome, Daemon, run_cycles
@@ -156,6 +157,7 @@ def _parser() -> argparse.ArgumentParser:
         dest="report_command", required=True, metavar="REPORT", parser_class=_Parser
     )
     _fees_parser(report_commands, common)
+    add_admin_commands(commands, common, _command)
     return parser
 
 
@@ -408,10 +410,16 @@ def _status_rows(config: Config) -> list[dict[str, Any]]:
                 "failures_in_a_row": state.failures if state else 0,
                 "backoff_until": _stamp(state.backoff_until if state and state.failures else None),
                 "pending_writes": pending.get(calendar.name, 0),
+                # the cursor moves with every successful cycle
+                "cursor_age_seconds": _age(state.last_success_at if state else None),
                 "sync_mode": _cursor_mode(calendar, state.cursor if state else None),
             }
         )
     return rows
+
+
+def _age(since: datetime | None) -> int | None:
+    return None if since is None else int((datetime.now(UTC) - since).total_seconds())
 
 
 def _cursor_mode(calendar: CalendarConfig, cursor: str | None) -> str | None:
@@ -553,6 +561,7 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "audit show": _audit_show,
     "clients": _clients,
     "report fees": _report_fees,
+    **ADMIN_HANDLERS,
 }
 
 if __name__ == "__main__":

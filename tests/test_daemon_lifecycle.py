@@ -250,8 +250,10 @@ def test_status_shows_the_backoff_of_a_failing_calendar(tmp_path: Path) -> None:
                 text=True,
                 check=True,
             )
-            row = next(r for r in json.loads(shown.stdout) if r["calendar"] == "gone")
-            return row["failures_in_a_row"] >= 1 and row["backoff_until"] is not None
+            rows = {r["calendar"]: r for r in json.loads(shown.stdout)}
+            healthy = rows["work"]["cursor_age_seconds"] is not None
+            row = rows["gone"]
+            return healthy and row["failures_in_a_row"] >= 1 and row["backoff_until"] is not None
 
         assert wait_for(backing_off, 20)
     finally:

@@ -1,0 +1,86 @@
+"""`syncd doctor` and `syncd auth caldav` through the command line."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from syncd.cli import main
+from tests.harness import CONFIG
+
+CALDAV = (
+    '[[calendars]]\nname = "remote"\nconnector = "caldav"\n'
+    'url = "http://127.0.0.1:9/dav/me/cal/"\nusername = "me"\npassword_env = "NOPE"\n'
+)
+
+
+def test_doctor_exits_1_and_names_the_failing_check(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A missing calendar folder fails the doctor with a FAIL line naming it."""
+    (tmp_path / "syncd.toml").write_text(CONFIG)
+    assert main(["doctor", "--config", str(tmp_path / "syncd.toml")]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL calendar work" in out
+    assert "ok   configuration" in out
+
+
+def test_doctor_exits_0_when_everything_is_fine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the folder there and nothing else wrong, every check passes."""
+    (tmp_path / "cal").mkdir()
+    (tmp_path / "syncd.toml").write_text(CONFIG)
+    assert main(["doctor", "--config", str(tmp_path / "syncd.toml")]) == 0
+    assert "FAIL" not in capsys.readouterr().out
+
+
+def test_auth_caldav_stores_the_password_privately(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The password lands 0600 in a 0700 token folder and is never printed."""
+    import io
+
+    (tmp_path / "syncd.toml").write_text(CONFIG + CALDAV)
+    monkeypatch.setattr("sys.stdin", io.StringIO("s3cr3t-Pa55\n"))
+    code = main(
+        [
+            "auth",
+            "caldav",
+            "--calendar",
+            "remote",
+            "--password-stdin",
+            "--config",
+            str(tmp_path / "syncd.toml"),
+        ]
+    )
+    assert code == 0
+    token = tmp_path / "var" / "tokens" / "caldav-remote"
+    assert token.read_bytes() == b"s3cr3t-Pa55"
+    assert stat.S_IMODE(token.stat().st_mode) == 0o600
+    assert stat.S_IMODE(token.parent.stat().st_mode) == 0o700
+    out = capsys.readouterr()
+    assert f'password_file = "{token}"' in out.out
+    assert "s3cr3t" not in out.out + out.err
+
+
+def test_auth_caldav_refuses_a_calendar_of_another_connector(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Asking to store a password for a local calendar is a clear error, exit 1."""
+    (tmp_path / "syncd.toml").write_text(CONFIG)
+    code = main(
+        [
+            "auth",
+            "caldav",
+            "--calendar",
+            "work",
+            "--password-stdin",
+            "--config",
+            str(tmp_path / "syncd.toml"),
+        ]
+    )
+    assert code == 1
+    assert "uses the local connector" in capsys.readouterr().err
