@@ -9,6 +9,7 @@ editor's atomic save, which arrives as a move.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import threading
@@ -206,19 +207,39 @@ class LocalConnector(Connector):
         Never creates the folder (a first cycle does): raises ``ConnectorError`` while it is
         missing, and the daemon tries again after the next cycle."""
         self._ensure_folder(may_create=False)
-        return _FolderWatch(self.folder, on_change)
+        try:
+            return _FolderWatch(self.folder, on_change)
+        except OSError as error:
+            # inotify instances are limited per user (often 128): past that, this calendar
+            # is polled on its interval instead of watched.
+            raise ConnectorError(
+                self.name,
+                f"cannot watch folder {self.folder} ({error.strerror}); it is "
+                "polled on its interval instead",
+            ) from None
 
 
 class _FolderWatch(Watch):
+    """One folder's schedule on the process's one shared observer (one dispatch thread for
+    every local calendar, not one per calendar)."""
+
+    _observer: Any = None
+    _lock = threading.Lock()
+
     def __init__(self, folder: Path, on_change: Callable[[], None]) -> None:
-        self._observer: Any = Observer()
-        self._observer.schedule(_Handler(on_change), str(folder), recursive=False)
-        self._observer.daemon = True
-        self._observer.start()
+        with _FolderWatch._lock:
+            if _FolderWatch._observer is None:
+                observer = Observer()
+                observer.daemon = True
+                observer.start()
+                _FolderWatch._observer = observer
+            self._watch = _FolderWatch._observer.schedule(
+                _Handler(on_change), str(folder), recursive=False
+            )
 
     def stop(self) -> None:
-        self._observer.stop()
-        self._observer.join(timeout=5)
+        with _FolderWatch._lock, contextlib.suppress(KeyError):  # KeyError: already gone
+            _FolderWatch._observer.unschedule(self._watch)
 
 
 class _Handler(FileSystemEventHandler):

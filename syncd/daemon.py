@@ -146,6 +146,8 @@ class Daemon:
         self._reload = threading.Event()
         self._lock = threading.Lock()
         self._pushed: set[str] = set()
+        self._unwatchable: set[str] = set()
+        self._warned: set[str] = set()
         self._finished: list[tuple[str, bool]] = []
 
     # --- control, from signal handlers and other threads ----------------------------------
@@ -286,12 +288,18 @@ class Daemon:
     def _ensure_watch(self, engine: Engine, name: str, watches: dict[str, Watch]) -> bool:
         """Start a calendar's push watch once it can be (after its first good cycle); True
         when one was started now."""
-        if name in watches:
+        if name in watches or name in self._unwatchable:
             return False
         try:
             watch = engine.connectors[name].watch(self.pushed(name))
         except ConnectorError as error:
-            log.warning("watch.unavailable", calendar=name, error=str(error))
+            if name not in self._warned:  # tried again after each cycle; said once
+                self._warned.add(name)
+                log.warning("watch.unavailable", calendar=name, error=str(error))
+            return False
+        except Exception:
+            log.exception("watch.failed", calendar=name)
+            self._unwatchable.add(name)
             return False
         if watch is None:
             return False

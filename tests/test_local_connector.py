@@ -207,3 +207,31 @@ def test_permission_fix_changes_the_etag(connector: LocalConnector, folder: Path
     before = connector.get("a.ics").etag
     (folder / "a.ics").chmod(0o640)
     assert connector.get("a.ics").etag != before
+
+
+def test_watches_share_one_observer_thread(tmp_path: Path) -> None:
+    """Many watched folders add one emitter each, not a dispatch thread each."""
+    folders = [tmp_path / f"c{i}" for i in range(20)]
+    for folder in folders:
+        folder.mkdir()
+    before = threading.active_count()
+    watches = [LocalConnector(f.name, f).watch(lambda: None) for f in folders]
+    try:
+        assert threading.active_count() - before <= len(folders) + 1
+    finally:
+        for watch in watches:
+            watch.stop()
+
+
+def test_a_watch_the_system_refuses_is_a_connector_error(
+    connector: LocalConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of inotify instances, watch() raises ConnectorError (the daemon then polls)."""
+    import connectors.local as local
+
+    def refuse(*_args: object) -> None:
+        raise OSError(24, "inotify instance limit reached")
+
+    monkeypatch.setattr(local._FolderWatch, "__init__", refuse)
+    with pytest.raises(ConnectorError, match="polled on its interval"):
+        connector.watch(lambda: None)
