@@ -68,3 +68,24 @@ def test_an_inline_password_is_warned_about_but_never_printed(tmp_path: Path) ->
     assert "password" in check.stdout + check.stderr
     assert once.returncode == 0, once.stdout + once.stderr
     assert PASSWORD not in everything_written(tmp_path, check, once)
+
+
+def test_a_systemd_credential_supplies_the_password(tmp_path: Path) -> None:
+    """password_credential reads $CREDENTIALS_DIRECTORY/<name>, as under LoadCredential=."""
+    server = radicale()
+    url = server.new_calendar("Credential")
+    credentials = tmp_path.parent / f"{tmp_path.name}-credentials"  # outside what is scanned
+    credentials.mkdir(mode=0o700)
+    (credentials / "caldav-remote").write_text(PASSWORD + "\n")
+    (credentials / "caldav-remote").chmod(0o400)
+    (tmp_path / "syncd.toml").write_text(
+        CONFIG + f'[[calendars]]\nname = "remote"\nconnector = "caldav"\nurl = "{url}"\n'
+        f'username = "{USER}"\npassword_credential = "caldav-remote"\n'
+    )
+    (tmp_path / "cal").mkdir()
+    once = run(
+        tmp_path, "once", "--now", NOW.isoformat(), env={"CREDENTIALS_DIRECTORY": str(credentials)}
+    )
+    assert once.returncode == 0, once.stdout + once.stderr
+    assert "remote: baseline" in once.stdout
+    assert PASSWORD not in everything_written(tmp_path, once)

@@ -30,6 +30,7 @@ OPTIONS = (
     "username",
     "password_file",
     "password_env",
+    "password_credential",
     "password",
     "ca_file",
     "verify_tls",
@@ -37,7 +38,7 @@ OPTIONS = (
     "create",
 )
 DEFAULT_TIMEOUT = 30.0
-_PASSWORD_KEYS = ("password_file", "password_env", "password")
+_PASSWORD_KEYS = ("password_file", "password_env", "password_credential", "password")
 
 
 class PasswordSource:
@@ -50,12 +51,15 @@ class PasswordSource:
         *,
         file: Path | None = None,
         env: str | None = None,
+        credential: str | None = None,
         inline: Secret | None = None,
     ) -> None:
         self.where = where
         """The config key that holds it, e.g. ``calendars[0].password_file``."""
         self.file = file
         self.env = env
+        self.credential = credential
+        """A systemd credential's name (``LoadCredential=``), read from $CREDENTIALS_DIRECTORY."""
         self._inline = inline
 
     def __repr__(self) -> str:
@@ -66,7 +70,9 @@ class PasswordSource:
         if self._inline is not None:
             return self._inline.reveal()
         try:
-            secret = read_secret(file=self.file, env=self.env, credential=None, where=self.where)
+            secret = read_secret(
+                file=self.file, env=self.env, credential=self.credential, where=self.where
+            )
         except SecretError as error:
             raise AuthError(calendar, f"needs credentials: {error}") from None
         return secret.reveal()
@@ -183,6 +189,8 @@ def _secret(
         return PasswordSource(where, file=calendar.resolve(value))
     if key == "password_env":
         return PasswordSource(where, env=value)
+    if key == "password_credential":
+        return PasswordSource(where, credential=value)
     return PasswordSource(where, inline=Secret(value))
 
 
