@@ -102,7 +102,8 @@ class Schedule:
         self.failures[name] = 0 if ok else self.failures[name] + 1
         if self.failures[name]:
             cap = max(BACKOFF_CAP.total_seconds(), interval)
-            delay = self.jittered(min(interval * 2 ** (self.failures[name] - 1), cap))
+            doublings = min(self.failures[name] - 1, 30)  # 2**30 intervals is past any cap
+            delay = self.jittered(min(interval * 2**doublings, cap))
         else:
             delay = self.jittered(interval)
             if timer_in is not None:
@@ -215,6 +216,8 @@ class Daemon:
         schedule = Schedule({name: intervals[name] for name in calendars})
         watches: dict[str, Watch] = {}
         running: dict[str, Future[Any]] = {}
+        with self._lock:
+            self._finished = []  # results of cycles from before a reload belong to that config
         with ThreadPoolExecutor(self.workers, thread_name_prefix="syncd-cycle") as pool:
             try:
                 while not self._stopping.is_set():
@@ -231,15 +234,22 @@ class Daemon:
                         break
                     self._wake.wait(min(schedule.wait(now, running), self._heartbeat()))
             finally:
+                # Queued cycles are dropped; the ones running finish and commit.
+                pool.shutdown(wait=True, cancel_futures=True)
                 for watch in watches.values():
                     watch.stop()
 
-    def _unblocked(self, schedule: Schedule, running: Mapping[str, Any], now: float) -> bool:
+    def _unblocked(
+        self, schedule: Schedule, running: Mapping[str, Future[Any]], now: float
+    ) -> bool:
         """No calendar has waited long for a free worker. The watchdog is fed only after real
         progress (a finished cycle) or while nothing is stuck, so a daemon whose workers all
         hang is restarted."""
         late = now - 2 * self._heartbeat()
-        return not any(at < late and name not in running for name, at in schedule.due.items())
+        return not any(
+            at < late and (name not in running or not running[name].running())
+            for name, at in schedule.due.items()
+        )
 
     def _cycle(self, engine: Engine, name: str) -> None:
         ok = False
@@ -261,6 +271,8 @@ class Daemon:
             finished, self._finished = self._finished, []
             pushed, self._pushed = self._pushed, set()
         for name, ok in finished:
+            if name not in schedule.intervals:
+                continue  # removed by a reload while its cycle ran
             delay = schedule.done(name, ok, now, self._timer_in(engine, name))
             if ok:
                 if self._ensure_watch(engine, name, watches):

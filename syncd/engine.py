@@ -142,7 +142,7 @@ class Engine:
         commit = CycleCommit(
             calendar=name,
             at=now,
-            cursor=delta.cursor,
+            cursor=_next_cursor(delta, state.cursor, resynced),
             horizon=(horizon.start, horizon.end),
             upserts=list(work.fresh.values()),
             etag_updates=work.etag_updates,
@@ -415,6 +415,15 @@ def _as_removals(delta: Delta, known: Mapping[str, str]) -> Delta:
 
 
 _NO_ERROR = ItemErrorRow("", "", "")
+
+
+def _next_cursor(delta: Delta, previous: str | None, resynced: bool) -> str | None:
+    """The cursor to store. A listing with items that could not be read keeps the previous
+    cursor, so the next listing offers them again (a change-feed cursor would otherwise move
+    past them for good); after an expired cursor that means a full listing again."""
+    if not delta.failures:
+        return delta.cursor
+    return None if resynced else previous
 
 
 def _changed_at(change: Change, now: datetime) -> datetime:

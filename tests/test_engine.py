@@ -469,3 +469,45 @@ def test_file_broken_since_the_baseline_joins_it_when_fixed(h: Harness) -> None:
     assert report.instance_count == 2
     h.remove("bad.ics")
     assert [c.kind.value for c in h.cycle().changes] == ["cancelled"]
+
+
+class FailingOnce:
+    """Wraps a connector; its first listing reports one object as unreadable."""
+
+    def __init__(self, inner: object) -> None:
+        self.inner = inner
+        self.calls = 0
+        self.cursors: list[str | None] = []
+
+    def list_changes(self, cursor: str | None, known: Mapping[str, str]) -> Delta:
+        from syncd.connector import ItemFailure
+
+        self.calls += 1
+        self.cursors.append(cursor)
+        delta = self.inner.list_changes(cursor, known)  # type: ignore[attr-defined]
+        if self.calls > 1:
+            return delta
+        bad = [o for o in delta.upserts if o.href == "a.ics"]
+        return Delta(
+            upserts=[o for o in delta.upserts if o.href != "a.ics"],
+            removed=delta.removed,
+            cursor="advanced-past-a",
+            full=delta.full,
+            failures=[ItemFailure(o.href, o.etag, "503 from the server") for o in bad],
+        )
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+
+def test_a_listing_with_failures_keeps_the_previous_cursor(h: Harness) -> None:
+    """An item that could not be fetched is offered again: the cursor does not move past it."""
+    baseline(h, a=single(), b=single("b"))
+    before = h.engine.store.calendar_state("work").cursor
+    h.put("a.ics", single("a", T + HOUR))
+    failing = FailingOnce(h.engine.connectors["work"])
+    h.engine.connectors = {"work": failing}  # type: ignore[dict-item]
+    h.cycle()
+    assert h.engine.store.calendar_state("work").cursor == before
+    h.cycle()
+    assert failing.cursors == [before, before]  # the next listing starts where this one did

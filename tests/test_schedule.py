@@ -69,3 +69,10 @@ def test_wait_ignores_calendars_already_running() -> None:
     s = schedule(a=FIVE_MIN, b=FIVE_MIN)
     s.due = {"a": 0.0, "b": 50.0}
     assert s.wait(10.0, busy=["a"]) == 40.0
+
+
+def test_backoff_survives_very_many_failures() -> None:
+    """After thousands of failures in a row the delay is still the cap, not an overflow."""
+    s = schedule()
+    s.failures["a"] = 5000
+    assert s.done("a", False, 0.0) <= BACKOFF_CAP.total_seconds() * (1 + JITTER)
