@@ -123,6 +123,18 @@ def _annotate(row: OutboxRow, connector: Connector) -> None:
     _rewrite(row, connector, annotated)
 
 
+def same_content(a: bytes, b: bytes) -> bool:
+    """Equal iCalendar content, whatever the line folding, line endings or the order of
+    properties (servers such as Radicale rewrite what they store)."""
+    return a == b or _content_lines(a) == _content_lines(b)
+
+
+def _content_lines(data: bytes) -> list[str]:
+    text = data.decode("utf-8", "replace").replace("\r\n", "\n")
+    unfolded = text.replace("\n ", "").replace("\n\t", "")
+    return sorted(line for line in unfolded.split("\n") if line)
+
+
 def _rewrite(row: OutboxRow, connector: Connector, change: Callable[[bytes], bytes]) -> None:
     """Read, change, write at the etag read; on a conflict read the user's version and change
     that instead, so their edit is never overwritten."""
@@ -132,7 +144,7 @@ def _rewrite(row: OutboxRow, connector: Connector, change: Callable[[bytes], byt
         except NotFound:
             raise _GiveUp(f"{row.href} is gone") from None
         wanted = change(current.data)
-        if wanted == current.data:
+        if same_content(wanted, current.data):
             return
         try:
             connector.update(row.href, wanted, current.etag)

@@ -750,3 +750,26 @@ def test_doctor_check_probes_without_creating(tmp_path: Path, server: Radicale, 
         strict.check()
     named, _ = connect(tmp_path, server.base + "/", calendar=f"none {uuid.uuid4().hex}")
     assert "first cycle makes it" in named.check()
+
+
+@pytest.mark.parametrize(
+    ("options", "key", "text"),
+    [
+        ({"url": "http://[::1/x/"}, "url", "not a valid URL"),
+        (
+            {"url": "https://dav.example.com/c/", "ca_file": "missing.pem"},
+            "ca_file",
+            "is not a file",
+        ),
+    ],
+    ids=["broken-url", "missing-ca-file"],
+)
+def test_options_that_cannot_work_are_config_errors(
+    tmp_path: Path, options: dict[str, object], key: str, text: str
+) -> None:
+    """A URL that does not parse, or a CA file that is not there, is a problem at its key."""
+    from syncd.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        CalDAVConnector.from_config(calendar_config(tmp_path, username="u", **options))
+    assert any(p.key.endswith(key) and text in p.message for p in caught.value.problems)

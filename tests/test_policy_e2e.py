@@ -449,3 +449,19 @@ def test_a_user_edit_during_the_annotation_survives(
     assert b"X-SYNCD-VERDICT:late_cancellation" in written
     applied = [r for r in h.records_of("write") if r["action"] == "annotate"]
     assert [r["status"] for r in applied] == ["intended", "applied"]
+
+
+def test_a_note_the_server_rewrote_is_not_written_again() -> None:
+    """A note stored with its properties reordered and refolded counts as the same note."""
+    from syncd.outbox import same_content
+
+    original = (
+        b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\nSUMMARY:Late cancellation\r\n"
+        b"DESCRIPTION:a long line that the server\r\n  folded\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    rewritten = (
+        b"BEGIN:VCALENDAR\nBEGIN:VEVENT\nSUMMARY:Late cancellation\nUID:x\n"
+        b"DESCRIPTION:a long line that the server folded\nEND:VEVENT\nEND:VCALENDAR\n"
+    )
+    assert same_content(original, rewritten)
+    assert not same_content(original, rewritten.replace(b"Late", b"Timely"))

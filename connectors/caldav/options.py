@@ -127,6 +127,8 @@ def parse_options(calendar: CalendarConfig) -> CalDAVOptions:
     verify_tls = flag("verify_tls", True)
     if ca_file is not None and not verify_tls:
         problems.append(calendar.problem("ca_file", "cannot be used with verify_tls = false"))
+    if ca_file is not None and not calendar.resolve(ca_file).is_file():
+        problems.append(calendar.problem("ca_file", f"{calendar.resolve(ca_file)} is not a file"))
     timeout = _timeout(options.get("timeout"), calendar, problems)
     display = text("calendar")
     create = flag("create", True)
@@ -151,8 +153,13 @@ def _url(value: str | None, calendar: CalendarConfig, problems: list[ConfigProbl
             calendar.problem("url", "is required: the calendar collection URL (https://...)")
         )
         return None
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(value)
+        hostname = parts.hostname  # parses the netloc: "[::1" raises here
+    except ValueError:
+        problems.append(calendar.problem("url", "is not a valid URL"))
+        return None
+    if parts.scheme not in ("http", "https") or not hostname:
         problems.append(calendar.problem("url", "must be an http:// or https:// URL"))
         return None
     if parts.username is not None or parts.password is not None:

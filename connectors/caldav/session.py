@@ -65,6 +65,8 @@ EXCEPTIONS: tuple[tuple[type[BaseException], _Rule], ...] = (
         _Rule(AuthError, "needs credentials: the server offers no supported authentication"),
     ),
     (DAVError, _Rule(ConnectorError, "the WebDAV exchange failed")),
+    # Local trouble under the HTTP stack: a CA bundle that cannot be read, no file handles.
+    (OSError, _Rule(ConnectorError, "the client could not set up the connection")),
 )
 _RAISED = tuple(kind for kind, _rule in EXCEPTIONS)
 

@@ -119,3 +119,8 @@ def _quiet_caldav_replies() -> None:
     replies = logging.getLogger("caldav.response")
     if replies.level == logging.NOTSET:
         replies.setLevel(logging.INFO)
+    # caldav logs whole replies (an HTML page, parser tracebacks) when a URL is no CalDAV
+    # server; syncd reports that itself, in one line.
+    library = logging.getLogger("caldav")
+    if library.level == logging.NOTSET:
+        library.setLevel(logging.CRITICAL)
