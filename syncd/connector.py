@@ -159,6 +159,10 @@ class Connector(ABC):
         """
         return None
 
+    def interrupt(self) -> None:  # noqa: B027 - optional hook, most connectors never wait
+        """syncd is stopping: cut short any wait or retry in progress (from another thread);
+        the cycle then fails fast and its work is redone on the next start."""
+
     def close(self) -> None:  # noqa: B027 - optional hook, most connectors hold nothing
         """Release connections and files."""
 

@@ -147,6 +147,7 @@ class Daemon:
         self._reload = threading.Event()
         self._lock = threading.Lock()
         self._pushed: set[str] = set()
+        self._engine: Engine | None = None
         self._unwatchable: set[str] = set()
         self._warned: set[str] = set()
         self._finished: list[tuple[str, bool]] = []
@@ -154,9 +155,14 @@ class Daemon:
     # --- control, from signal handlers and other threads ----------------------------------
 
     def stop(self) -> None:
-        """Finish the cycles in flight and return from :meth:`run`."""
+        """Finish the cycles in flight and return from :meth:`run`; connectors cut short
+        their retry waits so the stop fits systemd's stop timeout."""
         self._stopping.set()
         self._wake.set()
+        engine = self._engine
+        if engine is not None:
+            for connector in list(engine.connectors.values()):
+                connector.interrupt()
 
     def reload(self) -> None:
         """Read the configuration file again; a valid one replaces the running one."""
@@ -196,8 +202,10 @@ class Daemon:
         try:
             while True:
                 with open_engine(self.config, self.clock) as engine:
+                    self._engine = engine
                     self._notify("ready")
                     self._serve(engine)
+                    self._engine = None
                 if self._stopping.is_set():
                     break
                 self._notify("status", "reloaded the configuration")

@@ -773,3 +773,35 @@ def test_options_that_cannot_work_are_config_errors(
     with pytest.raises(ConfigError) as caught:
         CalDAVConnector.from_config(calendar_config(tmp_path, username="u", **options))
     assert any(p.key.endswith(key) and text in p.message for p in caught.value.problems)
+
+
+def test_interrupt_cuts_retries_short(tmp_path: Path) -> None:
+    """A server that never answers: after interrupt(), the cycle fails within one request
+    timeout instead of waiting through every retry and backoff."""
+    import socket
+    import threading
+    import time as clock
+
+    from syncd.errors import TransientError
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # connections are queued, never answered
+    port = silent.getsockname()[1]
+    try:
+        connector = CalDAVConnector.from_config(
+            calendar_config(
+                tmp_path,
+                url=f"http://127.0.0.1:{port}/dav/cal/",
+                username="u",
+                password="p",
+                timeout="1s",
+            )
+        )
+        threading.Timer(0.3, connector.interrupt).start()
+        began = clock.monotonic()
+        with pytest.raises(TransientError):
+            connector.list_changes(None, {})
+        assert clock.monotonic() - began < 4.0  # 4 attempts and backoff would take about 11 s
+    finally:
+        silent.close()

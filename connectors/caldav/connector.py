@@ -355,6 +355,10 @@ class CalDAVConnector(Connector):
         mode = "sync-collection" if probe.sync else "ctag" if probe.ctag else "etag listing"
         return f"calendar collection {_path(url)}, changes by {mode}"
 
+    def interrupt(self) -> None:
+        """syncd is stopping: end retry waits now and make no further retries."""
+        self.session.interrupted.set()
+
     def close(self) -> None:
         """Close the HTTP session."""
         self.transport.close()

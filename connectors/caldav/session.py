@@ -11,6 +11,7 @@ never a credential.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -116,6 +117,9 @@ def _exception_rule(error: BaseException) -> _Rule:
 class Session:
     """Sends requests for one calendar: retries, maps errors, logs a credential problem once."""
 
+    def _interruptible_sleep(self, seconds: float) -> None:
+        self.interrupted.wait(seconds)
+
     def __init__(
         self,
         name: str,
@@ -130,7 +134,11 @@ class Session:
     ) -> None:
         self.name = name
         self.transport = transport
-        self.sleep = sleep
+        self.interrupted = threading.Event()
+        """Set when syncd stops: waits end at once and no further retry is made."""
+        self.sleep: Callable[[float], None] = (
+            sleep if sleep is not time.sleep else self._interruptible_sleep
+        )
         self.jitter = jitter
         self.attempts = attempts
         self.backoff = backoff
@@ -168,12 +176,15 @@ class Session:
             except AuthError as error:
                 self._log_auth(str(error))
                 raise
-            if rule.retry and attempt < self.attempts:
+            if rule.retry and attempt < self.attempts and not self.interrupted.is_set():
                 delay = self._delay(attempt) if wait is None else wait
                 if delay <= self.max_wait:
                     log.warning("caldav.retry", calendar=self.name, reason=detail, wait=delay)
                     self.sleep(delay)
-                    continue
+                    if self.interrupted.is_set():  # stopping: leave retries to another run
+                        detail += "; not retried, syncd is stopping"
+                    else:
+                        continue
                 detail += f"; the server asks to wait {delay:.0f}s, the next cycle retries"
             failure = rule.error(self.name, detail)
             if isinstance(failure, AuthError):
