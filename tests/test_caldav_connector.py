@@ -794,7 +794,7 @@ def test_interrupt_cuts_retries_short(tmp_path: Path) -> None:
                 tmp_path,
                 url=f"http://127.0.0.1:{port}/dav/cal/",
                 username="u",
-                password="p",
+                password="p",  # noqa: S106 - a made-up password for a silent server
                 timeout="1s",
             )
         )
