@@ -92,6 +92,13 @@ class Schedule:
         self.due = dict.fromkeys(intervals, 0.0)
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
 
+    def carry_over(self, previous: Schedule) -> None:
+        """Keep, across a reload, the backoff and next run of calendars that stay."""
+        for name in self.intervals.keys() & previous.intervals.keys():
+            self.failures[name] = previous.failures[name]
+            if previous.failures[name]:
+                self.due[name] = previous.due[name]
+
     def jittered(self, seconds: float) -> float:
         """``seconds`` varied by up to ``JITTER`` either way."""
         return seconds * self._rng.uniform(1 - JITTER, 1 + JITTER)
@@ -148,6 +155,7 @@ class Daemon:
         self._lock = threading.Lock()
         self._pushed: set[str] = set()
         self._engine: Engine | None = None
+        self._schedule: Schedule | None = None
         self._unwatchable: set[str] = set()
         self._warned: set[str] = set()
         self._finished: list[tuple[str, bool]] = []
@@ -222,6 +230,9 @@ class Daemon:
             for c in self.config.calendars
         }
         schedule = Schedule({name: intervals[name] for name in calendars})
+        if self._schedule is not None:
+            schedule.carry_over(self._schedule)
+        self._schedule = schedule
         watches: dict[str, Watch] = {}
         running: dict[str, Future[Any]] = {}
         with self._lock:

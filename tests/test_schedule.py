@@ -76,3 +76,15 @@ def test_backoff_survives_very_many_failures() -> None:
     s = schedule()
     s.failures["a"] = 5000
     assert s.done("a", False, 0.0) <= BACKOFF_CAP.total_seconds() * (1 + JITTER)
+
+
+def test_a_reload_keeps_the_backoff_of_calendars_that_stay() -> None:
+    """A new schedule after a reload carries over failures and the backoff's next run."""
+    old = schedule(a=FIVE_MIN, b=FIVE_MIN)
+    old.done("a", False, 0.0)
+    old.done("a", False, 0.0)
+    new = schedule(a=FIVE_MIN, c=FIVE_MIN)
+    new.carry_over(old)
+    assert new.failures == {"a": 2, "c": 0}
+    assert new.due["a"] == old.due["a"] > 0
+    assert new.due["c"] == 0.0
