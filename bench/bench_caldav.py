@@ -58,7 +58,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -71,6 +70,7 @@ from xml.etree import ElementTree
 from _common import (
     EXIT_CRASH,
     EXIT_WRONG,
+    RadicaleProcess,
     Table,
     Target,
     check,
@@ -112,25 +112,6 @@ LABELS = {
     CHANGES: f"{CHANGED + DELETED}-change poll",
 }
 
-_RADICALE_CONFIG = """\
-[server]
-hosts = 127.0.0.1:{port}
-delay_on_error = 0
-[auth]
-type = htpasswd
-htpasswd_filename = {users}
-htpasswd_encryption = plain
-delay = 0
-[rights]
-type = owner_only
-[storage]
-filesystem_folder = {storage}
-[reporting]
-max_expand_occurrence = {max_occurrence}
-[logging]
-level = warning
-mask_passwords = True
-"""
 MAX_OCCURRENCE = 1_000_000
 """Radicale's anti-DoS limit of VEVENTs per REPORT reply, raised from its default (10,000),
 which refuses (400) a calendar-query of every object of a 10,000-event calendar: the full
@@ -269,63 +250,17 @@ class Reply:
     body: bytes
 
 
-class Radicale:
-    """Radicale on a free loopback port: htpasswd (plain) auth, storage under ``root``.
-
-    Modelled on ``tests/radicale_server.py``, which the bench does not import (tests are not a
-    dependency of the benchmarks)."""
+class Radicale(RadicaleProcess):
+    """Radicale for this benchmark: its answer limit raised (see ``MAX_OCCURRENCE``)."""
 
     def __init__(self, root: Path, password: str) -> None:
-        self.root = root
+        super().__init__(
+            root,
+            USER,
+            password,
+            extra_config=f"[reporting]\nmax_expand_occurrence = {MAX_OCCURRENCE}\n",
+        )
         self.password = password
-        self.storage = root / "storage"
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        users = root / "users"
-        users.write_text(f"{USER}:{password}\n", encoding="utf-8")
-        config = root / "radicale.conf"
-        config.write_text(
-            _RADICALE_CONFIG.format(
-                port=self.port, users=users, storage=self.storage, max_occurrence=MAX_OCCURRENCE
-            ),
-            encoding="utf-8",
-        )
-        self.log_path = root / "radicale.log"
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "radicale", "--config", str(config)],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        self._wait_ready()
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"radicale exited: {self.log_path.read_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("radicale did not start within 30 s")
-
-    def stop(self) -> None:
-        """Stop the server."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._log.close()
-
-    def log_tail(self, lines: int = 30) -> str:
-        """The end of Radicale's log, for a crash report."""
-        self._log.flush()
-        text = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-        return "\n".join(["Radicale's log ends with:", *text[-lines:]])
 
     def folder(self, calendar: str) -> Path:
         """The storage folder of the user's collection ``calendar``."""
@@ -400,13 +335,6 @@ class Radicale:
                 return Reply(reply.status, reply.read())
         except urllib.error.HTTPError as error:
             return Reply(error.code, error.read())
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def radicale_version() -> str:

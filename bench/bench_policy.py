@@ -358,30 +358,24 @@ def apply_changes(corpus: Corpus, with_clients: bool) -> None:
         save_as_an_app(corpus.folder / change.spec.href, data)
 
 
-def config_text(
-    root: Path,
-    folder: Path,
-    notes: Path,
-    configured: Mapping[int, Decimal],
-    short_window: set[int],
-) -> str:
-    """The configuration: [owner] with working hours, the calendar and the notes calendar,
-    [policy] with a deposit and an actor rule, [pricing], [[clients]] and [rebooking]."""
+def owner_lines() -> list[str]:
+    """``[owner]``: the owner's addresses, zone and working hours."""
     hours = ", ".join(
         f'{_DAY_KEYS[day]} = "{opens:02d}:00-{closes:02d}:00"'
         for day, (opens, closes) in WORKING_HOURS.items()
     )
-    lines = [
-        *config_prelude(root),
+    return [
         "[owner]",
         f'emails = ["{OWNER_EMAIL}", "{DESK_EMAIL}"]',
         f'timezone = "{OWNER_ZONE.key}"',
         f"working_hours = {{ {hours} }}",
-        "[[calendars]]",
-        f'name = "{WORK}"',
-        'connector = "local"',
-        f"path = {toml_path(folder)}",
-        "create = false",
+    ]
+
+
+def policy_lines(notes: Path) -> list[str]:
+    """The local notes calendar, ``[notes]``, ``[policy]`` with a deposit and an actor rule,
+    ``[pricing]`` and ``[rebooking]``."""
+    return [
         "[[calendars]]",
         f'name = "{NOTES}"',
         'connector = "local"',
@@ -405,6 +399,27 @@ def config_text(
         'buffer = "15m"',
         "search_days = 7",
         'granularity = "30m"',
+    ]
+
+
+def config_text(
+    root: Path,
+    folder: Path,
+    notes: Path,
+    configured: Mapping[int, Decimal],
+    short_window: set[int],
+) -> str:
+    """The configuration: [owner] with working hours, the calendar and the notes calendar,
+    [policy] with a deposit and an actor rule, [pricing], [[clients]] and [rebooking]."""
+    lines = [
+        *config_prelude(root),
+        *owner_lines(),
+        "[[calendars]]",
+        f'name = "{WORK}"',
+        'connector = "local"',
+        f"path = {toml_path(folder)}",
+        "create = false",
+        *policy_lines(notes),
     ]
     for number, rate in configured.items():
         lines += [

@@ -48,7 +48,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -68,6 +67,7 @@ from typing import IO, Any
 from _common import (
     EXIT_WRONG,
     NOW,
+    RadicaleProcess,
     config_prelude,
     parse,
     parser,
@@ -78,22 +78,19 @@ from _common import (
     toml_path,
 )
 from bench_policy import (
-    _DAY_KEYS,
-    DEFAULT_RATE,
-    DESK_EMAIL,
-    LATE_FEE_PERCENT,
-    OWNER_EMAIL,
+    NOTES,
     OWNER_ZONE,
-    REBOOK_WITHIN,
     WINDOW,
     WORKING_HOURS,
     Spec,
     client_email,
+    owner_lines,
+    policy_lines,
     render,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTES, REMOTE = "notes", "remote"
+REMOTE = "remote"
 CLIENTS = 200
 """Size of the client pool; every fifth client is configured under ``[[clients]]``."""
 STOP_TIMEOUT = 60.0
@@ -252,17 +249,10 @@ def generate(root: Path, args: argparse.Namespace, remote: bool) -> Plan:
 def config_text(plan: Plan, args: argparse.Namespace, caldav: CalDAVServer | None) -> str:
     """The daemon's configuration: the calendars, the notes calendar and the policy benchmark's
     owner, policy, pricing, rebooking and clients."""
-    hours = ", ".join(
-        f'{_DAY_KEYS[day]} = "{opens:02d}:00-{closes:02d}:00"'
-        for day, (opens, closes) in WORKING_HOURS.items()
-    )
     lines = [
         *config_prelude(plan.root),  # ends inside [daemon]
         f'poll_interval = "{args.poll_interval}s"',
-        "[owner]",
-        f'emails = ["{OWNER_EMAIL}", "{DESK_EMAIL}"]',
-        f'timezone = "{OWNER_ZONE.key}"',
-        f"working_hours = {{ {hours} }}",
+        *owner_lines(),
     ]
     for name, folder in plan.folders.items():
         lines += [
@@ -283,31 +273,7 @@ def config_text(plan: Plan, args: argparse.Namespace, caldav: CalDAVServer | Non
             "create = false",
             f'poll_interval = "{args.caldav_poll_interval}s"',
         ]
-    lines += [
-        "[[calendars]]",
-        f'name = "{NOTES}"',
-        'connector = "local"',
-        f"path = {toml_path(plan.notes_folder)}",
-        "[notes]",
-        f'calendar = "{NOTES}"',
-        "[policy]",
-        f'late_cancel_window = "{WINDOW.total_seconds() / 3600:g}h"',
-        f'late_cancel_fee = "{LATE_FEE_PERCENT}%"',
-        'deposit = "20%"',
-        f'rebook_within = "{REBOOK_WITHIN.days}d"',
-        'unknown_actor = "ask"',
-        "[[policy.actor_rules]]",
-        'contains = "use the booking page"',
-        'actor = "client"',
-        "[pricing]",
-        'currency = "EUR"',
-        f'default_rate = "{DEFAULT_RATE}"',
-        "[rebooking]",
-        "count = 3",
-        'buffer = "15m"',
-        "search_days = 7",
-        'granularity = "30m"',
-    ]
+    lines += policy_lines(plan.notes_folder)
     for number in range(0, CLIENTS, 5):
         lines += [
             "[[clients]]",
@@ -339,38 +305,14 @@ def caldav_available() -> tuple[bool, str]:
     return True, ""
 
 
-class CalDAVServer:
-    """Radicale on a free loopback port (htpasswd, plain), one calendar, a plain HTTP client.
-
-    Modelled on ``tests/radicale_server.py``, which the bench does not import: tests are not a
-    library, and that file is still changing."""
+class CalDAVServer(RadicaleProcess):
+    """Radicale with one calendar for the soak, and a plain HTTP client as another app."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        root.mkdir(mode=0o700)
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        users = root / "users"
-        users.write_text(f"{CALDAV_USER}:{CALDAV_PASSWORD}\n")
+        super().__init__(root, CALDAV_USER, CALDAV_PASSWORD)
         self.password_file = root / "password"
         self.password_file.write_text(CALDAV_PASSWORD + "\n")
         self.password_file.chmod(0o600)
-        config = root / "radicale.conf"
-        config.write_text(
-            f"[server]\nhosts = 127.0.0.1:{self.port}\ndelay_on_error = 0\n"
-            f"[auth]\ntype = htpasswd\nhtpasswd_filename = {users}\n"
-            "htpasswd_encryption = plain\ndelay = 0\n"
-            "[rights]\ntype = owner_only\n"
-            f"[storage]\nfilesystem_folder = {root / 'storage'}\n"
-            "[logging]\nlevel = warning\nmask_passwords = True\n"
-        )
-        self.log = (root / "radicale.log").open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "radicale", "--config", str(config)],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        self._wait_ready()
         self.calendar_url = f"{self.base}/{CALDAV_USER}/{uuid.uuid4().hex}/"
         body = (
             b'<?xml version="1.0" encoding="utf-8"?><C:mkcalendar xmlns:D="DAV:" '
@@ -380,18 +322,6 @@ class CalDAVServer:
         status = self.request("MKCALENDAR", self.calendar_url, body)
         if status != 201:
             raise RuntimeError(f"MKCALENDAR answered {status}")
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"radicale exited: {(self.root / 'radicale.log').read_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("radicale did not start within 30 s")
 
     def request(self, method: str, url: str, body: bytes = b"") -> int:
         """One request as the user; the HTTP status."""
@@ -414,22 +344,6 @@ class CalDAVServer:
         status = self.request("PUT", self.calendar_url + href, data)
         if status not in (201, 204):
             raise RuntimeError(f"PUT {href} answered {status}")
-
-    def stop(self) -> None:
-        """Stop the server (its files go with the temporary folder)."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 # --- watching the daemon from outside -------------------------------------------------------
