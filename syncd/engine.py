@@ -24,7 +24,7 @@ from syncd.diff import diff
 from syncd.errors import CursorExpired
 from syncd.faults import crash_point
 from syncd.judge import Judge
-from syncd.model import Change, Instance, InstanceKey, format_when
+from syncd.model import Change, Instance, InstanceKey, format_optional, format_when
 from syncd.normalize import Horizon, Normalized, ParseError, normalize_object
 from syncd.outbox import Outcome, drain
 from syncd.policy import appointment_clients
@@ -377,9 +377,9 @@ class Engine:
             "change": change.kind.value,
             "calendar": name,
             "uid": change.uid,
-            "instance": _text(change.recurrence_id),
-            "start_before": _text(change.start_before),
-            "start_after": _text(change.start_after),
+            "instance": format_optional(change.recurrence_id),
+            "start_before": format_optional(change.start_before),
+            "start_after": format_optional(change.start_after),
             "changed_at": format_when(changed_at),
             "clients": clients,
         }
@@ -438,9 +438,3 @@ def _count(objects: Iterable[StoredObject]) -> int:
 
 def _keyed(instances: Iterable[Instance]) -> dict[InstanceKey, Instance]:
     return {i.key: i for i in instances}
-
-
-def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    return format_when(value)  # type: ignore[arg-type]

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from syncd.holds import HOLD_MIGRATION, Hold
-from syncd.model import format_when, parse_when
+from syncd.model import format_optional, format_when, parse_when
 from syncd.money import Money
 from syncd.verdict import Actor, Deposit, Verdict, VerdictKind
 
@@ -119,12 +119,6 @@ class LedgerChanges:
         )
 
 
-def _when(value: object) -> str | None:
-    if value is None:
-        return None
-    return format_when(value)  # type: ignore[arg-type]
-
-
 def _money(value: Money | None) -> dict[str, str] | None:
     return None if value is None else value.to_json()
 
@@ -139,18 +133,18 @@ def verdict_to_json(verdict: Verdict) -> dict[str, Any]:
         "instance": verdict.instance,
         "client": verdict.client,
         "client_name": verdict.client_name,
-        "start": _when(verdict.start),
-        "end": _when(verdict.end),
-        "new_start": _when(verdict.new_start),
+        "start": format_optional(verdict.start),
+        "end": format_optional(verdict.end),
+        "new_start": format_optional(verdict.new_start),
         "summary": verdict.summary,
-        "decided_at": _when(verdict.decided_at),
+        "decided_at": format_optional(verdict.decided_at),
         "notice_hours": verdict.notice_hours,
         "actor": verdict.actor.value,
         "actor_evidence": verdict.actor_evidence,
         "fee": _money(verdict.fee),
         "deposit": verdict.deposit.value if verdict.deposit else None,
         "deposit_amount": _money(verdict.deposit_amount),
-        "deposit_deadline": _when(verdict.deposit_deadline),
+        "deposit_deadline": format_optional(verdict.deposit_deadline),
         "waived": verdict.waived,
         "waive_reason": verdict.waive_reason,
         "rule": verdict.rule,

@@ -24,6 +24,7 @@ __all__ = [
     "InstanceKey",
     "Status",
     "When",
+    "format_optional",
     "format_when",
     "instance_key",
     "parse_when",
@@ -126,6 +127,11 @@ def format_when(value: When) -> str:
             raise ValueError(f"naive datetime {value!r}: syncd keeps only aware datetimes")
         return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return value.isoformat()
+
+
+def format_optional(value: When | None) -> str | None:
+    """:func:`format_when`, passing None through."""
+    return None if value is None else format_when(value)
 
 
 def parse_when(text: str) -> When:

@@ -11,7 +11,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from syncd.model import Change, ChangeKind, Instance, When, format_when
@@ -496,8 +496,3 @@ def with_actor(
 def day_start(value: When, zone: ZoneInfo) -> datetime:
     """The instant a date or datetime stands for (a date: midnight in ``zone``)."""
     return _instant(value, zone)
-
-
-def is_date(value: When) -> bool:
-    """True for an all-day value."""
-    return isinstance(value, date) and not isinstance(value, datetime)

@@ -31,7 +31,7 @@ from syncd.ledger import (
     outbox_rows,
     verdict_rows,
 )
-from syncd.model import Instance, Status, When, format_when, parse_when
+from syncd.model import Instance, Status, format_optional, format_when, parse_when
 from syncd.verdict import Verdict
 
 __all__ = [
@@ -259,14 +259,10 @@ def decode_instances(text: str) -> tuple[Instance, ...]:
     return tuple(_instance_from_row(row) for row in json.loads(text))
 
 
-def _when(value: When | None) -> str | None:
-    return None if value is None else format_when(value)
-
-
 def _instance_row(i: Instance) -> list[Any]:
     return [
         i.uid,
-        _when(i.recurrence_id),
+        format_optional(i.recurrence_id),
         format_when(i.start),
         format_when(i.end),
         i.status.value,
@@ -277,8 +273,8 @@ def _instance_row(i: Instance) -> list[Any]:
         [list(a) for a in i.attendees],
         list(i.categories),
         i.transparent,
-        _when(i.modified),
-        _when(i.series_start),
+        format_optional(i.modified),
+        format_optional(i.series_start),
     ]
 
 
@@ -316,10 +312,6 @@ def _instance_from_row(row: list[Any]) -> Instance:
         modified=modified_at if isinstance(modified_at, datetime) else None,
         series_start=parse_when(series_start) if series_start else None,
     )
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
 
 
 def _dt(text: str | None) -> datetime | None:
