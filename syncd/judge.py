@@ -45,6 +45,7 @@ class Judge:
         self.zone = config.owner.timezone
         self.owner = frozenset(config.owner.emails)
         self.scribe = Scribe(config, store)
+        self._stored_pending: list[Verdict] | None = None
 
     # --- entry points ----------------------------------------------------------------------
 
@@ -64,6 +65,11 @@ class Judge:
         step = PolicyStep()
         for change in changes:
             self._judge_change(step, calendar, change, now, changed_at(change), href_of)
+        # After every verdict of the cycle: a client may cancel and rebook in one cycle.
+        for change in changes:
+            if change.kind in (ChangeKind.CREATED, ChangeKind.MOVED) and change.after:
+                for appointment in self._appointments(calendar, change.after):
+                    self._rebooked(step, appointment.client, change.after, now)
         self._set_timers(step, calendar, fresh, gone, now)
         self._fire_timers(step, calendar, now)
         self._expire_deposits(step, calendar, now)
@@ -117,8 +123,6 @@ class Judge:
             )
             if verdict is not None and self._is_new(step, verdict.key):
                 self._issue(step, verdict, now, href_of(change.uid))
-            if change.kind in (ChangeKind.CREATED, ChangeKind.MOVED) and change.after:
-                self._rebooked(step, appointment.client, change.after, now)
             if change.kind is ChangeKind.CREATED and change.after:
                 self._flagged_booking(step, calendar, appointment.client, change.after, now)
             if change.kind is ChangeKind.TAGS_CHANGED and change.after:
@@ -141,16 +145,24 @@ class Judge:
 
     def _rebooked(self, step: PolicyStep, client: str, booked: Instance, now: datetime) -> None:
         """A client's new (or moved) appointment may resolve their pending deposits."""
-        for pending in self._pending(client):
+        for pending in self._pending(step, client):
             resolved = resolve_deposit(
                 pending, rebooked_start=booked.start, now=now, zone=self.zone
             )
             if resolved is not None:
                 self._resolve(step, resolved, now, linked=booked)
 
-    def _pending(self, client: str | None = None) -> list[Verdict]:
-        found = {v.key: v for v in self.store.pending_deposits()}
-        return [v for v in found.values() if client is None or v.client == client]
+    def _pending(self, step: PolicyStep, client: str | None = None) -> list[Verdict]:
+        """Deposits pending now: the store's, as this step has left them, and this step's."""
+        if self._stored_pending is None:
+            self._stored_pending = self.store.pending_deposits()
+        found = {v.key: step.decided(v.key) or v for v in self._stored_pending}
+        found.update((v.key, v) for v in step.ledger.verdicts)
+        return [
+            v
+            for v in found.values()
+            if v.deposit is Deposit.PENDING and (client is None or v.client == client)
+        ]
 
     def _resolve(
         self, step: PolicyStep, verdict: Verdict, now: datetime, linked: Instance | None
@@ -326,11 +338,10 @@ class Judge:
         )
 
     def _expire_deposits(self, step: PolicyStep, calendar: str, now: datetime) -> None:
-        for pending in self._pending():
-            current = step.decided(pending.key) or pending
-            if current.calendar != calendar or current.deposit is not Deposit.PENDING:
+        for pending in self._pending(step):
+            if pending.calendar != calendar:
                 continue
-            resolved = resolve_deposit(current, rebooked_start=None, now=now, zone=self.zone)
+            resolved = resolve_deposit(pending, rebooked_start=None, now=now, zone=self.zone)
             if resolved is not None:
                 self._resolve(step, resolved, now, linked=None)
 

@@ -465,3 +465,17 @@ def test_a_note_the_server_rewrote_is_not_written_again() -> None:
     )
     assert same_content(original, rewritten)
     assert not same_content(original, rewritten.replace(b"Late", b"Timely"))
+
+
+def test_cancel_and_rebook_in_one_cycle_resolve_the_deposit_once(h: PolicyHarness) -> None:
+    """A timely cancellation and two new bookings seen in the same cycle: the deposit is kept
+    as credit, by one resolution only."""
+    h.put("a.ics", appointment("a", LATER, JANE))
+    h.cycle_all()
+    h.put("a.ics", appointment("a", LATER, JANE_DECLINED))
+    h.put("b.ics", appointment("b", LATER + timedelta(days=1), JANE))
+    h.put("c.ics", appointment("c", LATER + timedelta(days=2), JANE))
+    h.cycle_all()
+    [verdict] = h.records_of("verdict")
+    assert verdict["deposit"] == "pending"
+    assert [r["deposit"] for r in h.records_of("resolution")] == ["kept_as_credit"]
