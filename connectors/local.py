@@ -14,6 +14,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,13 @@ class LocalConnector(Connector):
     def _cursor(self) -> str:
         return f"local:{self.folder.resolve()}"
 
-    def list_changes(self, cursor: str | None, known: Mapping[str, str]) -> Delta:
+    def list_changes(
+        self,
+        cursor: str | None,
+        known: Mapping[str, str],
+        *,
+        horizon: tuple[datetime, datetime] | None = None,
+    ) -> Delta:
         """Scan the folder; read only files whose size or modification time changed.
 
         A missing folder is created only for a calendar syncd knows nothing of yet: once it

@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import time, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -35,6 +35,7 @@ __all__ = [
     "default_config_path",
     "load_config",
     "parse_duration",
+    "tokens_folder",
 ]
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -71,6 +72,9 @@ class CalendarConfig:
     source: Path
     index: int
     poll_interval: timedelta | None = None
+    tokens_dir: Path | None = None
+    """syncd's token store (0700), beside the state file: where ``syncd auth`` writes tokens
+    and where a connector looks for them when its options name no file."""
 
     @property
     def base_dir(self) -> Path:
@@ -169,12 +173,16 @@ def _build(data: Mapping[str, Any], reader: Reader) -> Config:
     reader.known(audit, ("path",), "audit.")
     daemon = _daemon(reader.table(data, "daemon"), reader)
     owner = _owner(reader.table(data, "owner"), reader)
-    calendars = tuple(_calendars(data.get("calendars", []), reader))
+    state_path = reader.path(state, "path", "state.path", _state_default("state.db"))
+    calendars = tuple(
+        replace(c, tokens_dir=tokens_folder(state_path))
+        for c in _calendars(data.get("calendars", []), reader)
+    )
     notes = _notes(reader.table(data, "notes"), calendars, reader)
     rules = parse_rules(data, owner.emails, reader)
     config = Config(
         path=reader.source,
-        state_path=reader.path(state, "path", "state.path", _state_default("state.db")),
+        state_path=state_path,
         audit_path=reader.path(audit, "path", "audit.path", _state_default("audit.jsonl")),
         daemon=daemon,
         owner=owner,
@@ -186,6 +194,11 @@ def _build(data: Mapping[str, Any], reader: Reader) -> Config:
     if reader.problems:
         raise ConfigError(reader.problems)
     return config
+
+
+def tokens_folder(state_path: Path) -> Path:
+    """The token store's folder for a state file: ``tokens/`` beside it."""
+    return state_path.parent / "tokens"
 
 
 def _daemon(table: Mapping[str, Any], reader: Reader) -> DaemonConfig:

@@ -22,8 +22,9 @@ import difflib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TextIO
 
 from syncd.errors import ConfigError, ConfigProblem
 
@@ -114,13 +115,30 @@ class Connector(ABC):
         one way (no I/O)."""
         return None
 
+    @classmethod
+    def authorize(cls, calendar: CalendarConfig, out: TextIO, *, open_browser: bool) -> str:
+        """``syncd auth``: obtain and store this calendar's credentials interactively (a
+        consent page, a device code), writing progress and instructions to ``out``; return
+        one line saying what was stored where. Raises ``ConfigError`` or ``AuthError``."""
+        raise ConfigError(
+            [calendar.problem("connector", f"the {cls.kind} connector has no 'syncd auth' flow")]
+        )
+
     @abstractmethod
-    def list_changes(self, cursor: str | None, known: Mapping[str, str]) -> Delta:
+    def list_changes(
+        self,
+        cursor: str | None,
+        known: Mapping[str, str],
+        *,
+        horizon: tuple[datetime, datetime] | None = None,
+    ) -> Delta:
         """List what changed since ``cursor`` (everything when ``None``).
 
         ``known`` maps each href in the engine's snapshot to its etag; connectors without a
-        provider-side change feed compare against it. Raises ``CursorExpired`` when the cursor
-        is no longer valid, ``AuthError``, ``TransientError`` or ``ConnectorError``.
+        provider-side change feed compare against it. ``horizon`` is the span (aware UTC) the
+        core expands and diffs in; a provider whose change feed covers a fixed window (Graph)
+        lists at least that span, the others may ignore it. Raises ``CursorExpired`` when the
+        cursor is no longer valid, ``AuthError``, ``TransientError`` or ``ConnectorError``.
         """
 
     @abstractmethod

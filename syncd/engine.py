@@ -121,7 +121,9 @@ class Engine:
             now, self.config.daemon.horizon_past, self.config.daemon.horizon_future
         )
         known = self.store.known_etags(name)
-        delta, resynced = self._list(name, connector, state.cursor, known)
+        delta, resynced = self._list(
+            name, connector, state.cursor, known, (horizon.start, horizon.end)
+        )
         work = self._gather(name, state, horizon, delta, known)
         crash_point("after-fetch")
         window = horizon if state.horizon is None else horizon.intersect(Horizon(*state.horizon))
@@ -219,22 +221,35 @@ class Engine:
             )
 
     def _list(
-        self, name: str, connector: Connector, cursor: str | None, known: Mapping[str, str]
+        self,
+        name: str,
+        connector: Connector,
+        cursor: str | None,
+        known: Mapping[str, str],
+        horizon: tuple[datetime, datetime],
     ) -> tuple[Delta, bool]:
         resynced = False
         try:
-            delta = connector.list_changes(cursor, known)
+            delta = connector.list_changes(cursor, known, horizon=horizon)
         except CursorExpired as expired:
             log.warning("cursor.expired", calendar=name, reason=str(expired))
-            delta, resynced = connector.list_changes(None, known), True
-        return self._confirm_removals(connector, _as_removals(delta, known), known), resynced
+            delta, resynced = connector.list_changes(None, known, horizon=horizon), True
+        return (
+            self._confirm_removals(connector, _as_removals(delta, known), known, horizon),
+            resynced,
+        )
 
     @staticmethod
-    def _confirm_removals(connector: Connector, delta: Delta, known: Mapping[str, str]) -> Delta:
+    def _confirm_removals(
+        connector: Connector,
+        delta: Delta,
+        known: Mapping[str, str],
+        horizon: tuple[datetime, datetime],
+    ) -> Delta:
         """Invariant: an unusual share of vanished objects is confirmed by a second listing."""
         if len(known) < _MASS_REMOVAL_MIN or len(delta.removed) <= len(known) * MASS_REMOVAL_SHARE:
             return delta
-        second = _as_removals(connector.list_changes(None, known), known)
+        second = _as_removals(connector.list_changes(None, known, horizon=horizon), known)
         confirmed = sorted(set(delta.removed) & set(second.removed))
         log.warning("removals.confirmed", listed=len(delta.removed), confirmed=len(confirmed))
         return Delta(

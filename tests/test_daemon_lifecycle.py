@@ -170,7 +170,9 @@ class Hanging:
         self.inner = inner
         self.release = release
 
-    def list_changes(self, cursor: str | None, known: Mapping[str, str]) -> Delta:
+    def list_changes(
+        self, cursor: str | None, known: Mapping[str, str], *, horizon: object = None
+    ) -> Delta:
         self.release.wait(30)
         return self.inner.list_changes(cursor, known)  # type: ignore[attr-defined]
 

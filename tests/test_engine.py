@@ -311,7 +311,9 @@ class VanishingOnce:
         self.inner = inner
         self.calls = 0
 
-    def list_changes(self, cursor: str | None, known: Mapping[str, str]) -> Delta:
+    def list_changes(
+        self, cursor: str | None, known: Mapping[str, str], *, horizon: object = None
+    ) -> Delta:
         self.calls += 1
         delta = self.inner.list_changes(cursor, known)  # type: ignore[attr-defined]
         if self.calls == 1:
@@ -479,7 +481,9 @@ class FailingOnce:
         self.calls = 0
         self.cursors: list[str | None] = []
 
-    def list_changes(self, cursor: str | None, known: Mapping[str, str]) -> Delta:
+    def list_changes(
+        self, cursor: str | None, known: Mapping[str, str], *, horizon: object = None
+    ) -> Delta:
         from syncd.connector import ItemFailure
 
         self.calls += 1

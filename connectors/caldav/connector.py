@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
 import structlog
@@ -94,7 +95,13 @@ class CalDAVConnector(Connector):
 
     # --- listing ----------------------------------------------------------------------
 
-    def list_changes(self, cursor: str | None, known: Mapping[str, str]) -> Delta:
+    def list_changes(
+        self,
+        cursor: str | None,
+        known: Mapping[str, str],
+        *,
+        horizon: tuple[datetime, datetime] | None = None,
+    ) -> Delta:
         """A full listing (``cursor`` None) or the changes since ``cursor``."""
         if cursor is None:
             return self._full(may_create=not known)
