@@ -84,3 +84,34 @@ def test_auth_caldav_refuses_a_calendar_of_another_connector(
     )
     assert code == 1
     assert "uses the local connector" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("provider", ["google", "outlook"])
+def test_auth_flow_refuses_a_calendar_of_another_connector(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], provider: str
+) -> None:
+    """`syncd auth google|outlook` on a local calendar is a clear error, exit 1."""
+    (tmp_path / "syncd.toml").write_text(CONFIG)
+    config = str(tmp_path / "syncd.toml")
+    code = main(["auth", provider, "--calendar", "work", "--no-browser", "--config", config])
+    assert code == 1
+    assert "uses the local connector" in capsys.readouterr().err
+
+
+def test_auth_flow_names_an_unknown_calendar(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A calendar name that is not configured is named in the error."""
+    (tmp_path / "syncd.toml").write_text(CONFIG)
+    config = str(tmp_path / "syncd.toml")
+    assert main(["auth", "google", "--calendar", "nope", "--config", config]) == 1
+    assert "no calendar 'nope'" in capsys.readouterr().err
+
+
+def test_calendars_know_the_token_folder_beside_the_state(tmp_path: Path) -> None:
+    """Every calendar gets the token store's folder, where `syncd auth` writes."""
+    from syncd.config import load_config
+
+    (tmp_path / "syncd.toml").write_text(CONFIG + CALDAV)
+    config = load_config(tmp_path / "syncd.toml")
+    assert {c.tokens_dir for c in config.calendars} == {config.state_path.parent / "tokens"}

@@ -310,11 +310,13 @@ class VanishingOnce:
     def __init__(self, inner: object) -> None:
         self.inner = inner
         self.calls = 0
+        self.horizons: list[object] = []
 
     def list_changes(
         self, cursor: str | None, known: Mapping[str, str], *, horizon: object = None
     ) -> Delta:
         self.calls += 1
+        self.horizons.append(horizon)
         delta = self.inner.list_changes(cursor, known)  # type: ignore[attr-defined]
         if self.calls == 1:
             return Delta(upserts=[], removed=sorted(known), cursor=delta.cursor, full=False)
@@ -335,6 +337,10 @@ def test_mass_vanishing_is_confirmed_before_cancelling(h: Harness) -> None:
     assert flaky.calls == 2
     assert report.changes == ()
     assert report.instance_count == 12
+    # Both listings cover the core's horizon (Graph lists a window, not a whole calendar).
+    midnight = NOW.replace(hour=0)
+    span = (midnight - timedelta(days=30), midnight + timedelta(days=181))
+    assert flaky.horizons == [span] * 2
 
 
 def test_really_emptied_calendar_is_cancelled_after_confirmation(h: Harness) -> None:
