@@ -1,0 +1,250 @@
+"""The options of one ``connector = "google"`` calendar, parsed once into a frozen object.
+
+Parsing looks at the file system only to check that ``ca_file`` exists (as the CalDAV
+connector does); credentials are read when the first request needs them.
+
+Scopes are not configurable. syncd asks for the least set that covers what it does
+(each method's accepted scopes are in the discovery document):
+
+- ``calendar.events``: list, read and patch events of the watched calendars, insert notes;
+- ``calendar.app.created``: ``calendars.insert`` of the notes calendar (and full access to
+  calendars syncd made, nothing else);
+- ``calendar.calendarlist.readonly``: ``calendarList.list``, to find the notes calendar by
+  its name (``calendar = "..."``).
+
+One token may serve several calendars, so every calendar asks for the same three.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from syncd.config_reader import parse_duration
+from syncd.errors import ConfigError, ConfigProblem
+
+if TYPE_CHECKING:
+    from syncd.config import CalendarConfig
+
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "SCOPES",
+    "GoogleOptions",
+    "option_warnings",
+    "parse_options",
+    "token_path",
+]
+
+SCOPES = (
+    "https://www.googleapis.com/auth/calendar.events",
+    "https://www.googleapis.com/auth/calendar.app.created",
+    "https://www.googleapis.com/auth/calendar.calendarlist.readonly",
+)
+DEFAULT_ENDPOINT = "https://www.googleapis.com/calendar/v3/"
+DEFAULT_TIMEOUT = 30.0
+_SERVICE_PATH = "calendar/v3/"
+OPTIONS = (
+    "calendar_id",
+    "calendar",
+    "create",
+    "api_endpoint",
+    "ca_file",
+    "token_file",
+    "client_secrets_file",
+    "service_account_file",
+    "subject",
+    "timeout",
+)
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._@+-]")
+
+
+@dataclass(frozen=True, slots=True)
+class GoogleOptions:
+    """One Google calendar: which one, where the API is and whose credentials reach it."""
+
+    calendar_id: str = "primary"
+    """The calendar's id (``primary`` is the account's own calendar)."""
+    calendar: str | None = None
+    """Instead of an id: the calendar's name (summary) in the account's calendar list."""
+    create: bool = True
+    """With ``calendar``: make it (``calendars.insert``) when the list has none of that name."""
+    api_endpoint: str = DEFAULT_ENDPOINT
+    """Root of the API, always ending in ``/calendar/v3/``."""
+    ca_file: Path | None = None
+    token_file: Path | None = None
+    """An authorized-user JSON file (what ``syncd auth google`` writes)."""
+    client_secrets_file: Path | None = None
+    """The OAuth client ("installed" app) that ``syncd auth google`` signs in with."""
+    service_account_file: Path | None = None
+    subject: str | None = None
+    """With a service account: the user it acts for (domain-wide delegation)."""
+    timeout: float = DEFAULT_TIMEOUT
+
+    @property
+    def account(self) -> tuple[str, ...]:
+        """Who the requests act as: calendars with the same account share its quota pause,
+        its credentials and its refreshed token."""
+        if self.service_account_file is not None:
+            return ("service", str(self.service_account_file), self.subject or "")
+        return ("user", str(self.token_file))
+
+
+def parse_options(calendar: CalendarConfig) -> GoogleOptions:
+    """Validate a ``[[calendars]]`` table; raise ``ConfigError`` naming each bad key.
+
+    ``api_endpoint`` may be given as a bare host (``https://proxy.example``) or any prefix:
+    ``calendar/v3/`` is added to a path that does not already end with it, because the
+    client library replaces its whole root URL and service path by this value.
+    """
+    options = calendar.options
+    problems = [
+        calendar.problem(key, f"unknown key for the google connector (known: {', '.join(OPTIONS)})")
+        for key in options
+        if key not in OPTIONS
+    ]
+
+    def text(key: str) -> str | None:
+        value = options.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            problems.append(calendar.problem(key, "must be a non-empty string"))
+            return None
+        return value.strip()
+
+    def path(key: str, *, must_exist: bool = False) -> Path | None:
+        value = text(key)
+        if value is None:
+            return None
+        resolved = calendar.resolve(value)
+        if must_exist and not resolved.is_file():
+            problems.append(calendar.problem(key, f"{resolved} is not a file"))
+        return resolved
+
+    calendar_id, name = text("calendar_id"), text("calendar")
+    if calendar_id is not None and name is not None:
+        problems.append(calendar.problem("calendar", "give calendar_id or calendar, not both"))
+    create = options.get("create", True)
+    if not isinstance(create, bool):
+        problems.append(calendar.problem("create", f"must be true or false, got {create!r}"))
+        create = True
+    endpoint = _endpoint(text("api_endpoint"), calendar, problems)
+    ca_file = path("ca_file", must_exist=True)
+    token_file = path("token_file")
+    secrets_file = path("client_secrets_file")
+    service_file = path("service_account_file")
+    subject = text("subject")
+    if service_file is not None and token_file is not None:
+        problems.append(
+            calendar.problem("service_account_file", "give token_file or service_account_file")
+        )
+    if subject is not None and service_file is None:
+        problems.append(calendar.problem("subject", "needs service_account_file"))
+    if service_file is None and token_file is None:
+        token_file = token_path(calendar)
+        if token_file is None:
+            problems.append(
+                calendar.problem("token_file", "is required (no token folder is known here)")
+            )
+    timeout = _timeout(options.get("timeout"), calendar, problems)
+    if problems:
+        raise ConfigError(problems)
+    return GoogleOptions(
+        calendar_id=calendar_id or "primary",
+        calendar=name,
+        create=create,
+        api_endpoint=endpoint,
+        ca_file=ca_file,
+        token_file=token_file,
+        client_secrets_file=secrets_file,
+        service_account_file=service_file,
+        subject=subject,
+        timeout=timeout,
+    )
+
+
+def token_path(calendar: CalendarConfig) -> Path | None:
+    """The default token file: ``google-<calendar name>.json`` in syncd's token folder."""
+    if calendar.tokens_dir is None:
+        return None
+    return calendar.tokens_dir / f"google-{_UNSAFE_NAME.sub('_', calendar.name)}.json"
+
+
+def _endpoint(value: str | None, calendar: CalendarConfig, problems: list[ConfigProblem]) -> str:
+    if value is None:
+        return DEFAULT_ENDPOINT
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if host is None or parts.scheme not in ("http", "https"):
+        problems.append(calendar.problem("api_endpoint", "must be an http:// or https:// URL"))
+        return DEFAULT_ENDPOINT
+    if parts.username is not None or parts.password is not None:
+        problems.append(calendar.problem("api_endpoint", "must not contain credentials"))
+        return DEFAULT_ENDPOINT
+    if parts.query or parts.fragment:
+        problems.append(calendar.problem("api_endpoint", "must not have a query or fragment"))
+        return DEFAULT_ENDPOINT
+    root = parts.path if parts.path.endswith("/") else parts.path + "/"
+    if not root.endswith("/" + _SERVICE_PATH):
+        root += _SERVICE_PATH
+    return urlunsplit((parts.scheme, parts.netloc, root, "", ""))
+
+
+def _timeout(raw: Any, calendar: CalendarConfig, problems: list[ConfigProblem]) -> float:
+    if raw is None:
+        return DEFAULT_TIMEOUT
+    seconds: float | None = None
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        seconds = float(raw)
+    elif isinstance(raw, str):
+        try:
+            seconds = parse_duration(raw).total_seconds()
+        except ValueError as error:
+            problems.append(calendar.problem("timeout", str(error)))
+            return DEFAULT_TIMEOUT
+    if seconds is None or not 0 < seconds <= 600:
+        problems.append(
+            calendar.problem("timeout", f"must be a duration from 1s to 10m, got {raw!r}")
+        )
+        return DEFAULT_TIMEOUT
+    return seconds
+
+
+def option_warnings(calendar: CalendarConfig) -> list[ConfigProblem]:
+    """What ``check-config`` should point out in valid options (may look at files)."""
+    try:
+        options = parse_options(calendar)
+    except ConfigError:
+        return []
+    warnings: list[ConfigProblem] = []
+    if options.service_account_file is not None and options.subject is None:
+        warnings.append(
+            calendar.problem(
+                "subject",
+                "not set: the service account acts as itself and sees only its own calendars",
+            )
+        )
+    for key, file in (
+        ("token_file", options.token_file),
+        ("service_account_file", options.service_account_file),
+    ):
+        if file is not None and file.is_file() and file.stat().st_mode & 0o077:
+            warnings.append(
+                calendar.problem(key, f"{file} is open to group or others: chmod 600 it")
+            )
+    if urlsplit(options.api_endpoint).scheme == "http" and not _loopback(options.api_endpoint):
+        warnings.append(
+            calendar.problem("api_endpoint", "http:// sends tokens unencrypted; use https://")
+        )
+    return warnings
+
+
+def _loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host in ("localhost", "127.0.0.1", "::1")
