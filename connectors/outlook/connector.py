@@ -1,0 +1,404 @@
+"""The ``outlook`` connector: one calendar of a Microsoft 365 / Outlook mailbox over Graph.
+
+Changes are listed with ``calendarView/delta`` over a window around the core's horizon
+(:mod:`.cursor`, :mod:`.listing`); each Graph item (a single event, an occurrence or an
+exception) is one object, rendered as iCalendar (:mod:`.render`). Writes go through
+:mod:`.writes`: syncd's data in one extended property, conditional on the change key, never
+the content of an event with attendees. Events syncd creates (notes, holds) carry their href
+in ``transactionId`` and in an extended property (:mod:`.names`).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, ClassVar, TextIO
+
+import structlog
+
+from connectors.outlook.auth import (
+    AppCredentials,
+    DelegatedCredentials,
+    credentials_for,
+    device_code_sign_in,
+    verify,
+)
+from connectors.outlook.calendar import CalendarFinder, CalendarMissing
+from connectors.outlook.cursor import (
+    Cursor,
+    describe,
+    effective_horizon,
+    fingerprint,
+    parse_cursor,
+    window_for,
+)
+from connectors.outlook.graph import Graph
+from connectors.outlook.items import (
+    TRANSACTION_PREFIX,
+    MalformedItem,
+    change_key,
+    item_id,
+    private_data,
+)
+from connectors.outlook.listing import Lister
+from connectors.outlook.names import Names, could_be_id
+from connectors.outlook.options import OutlookOptions, option_warnings, parse_options
+from connectors.outlook.render import render
+from connectors.outlook.session import GraphSession
+from connectors.outlook.writes import (
+    Fields,
+    Plan,
+    UnreadableData,
+    create_body,
+    data_value,
+    plan_update,
+    read_fields,
+)
+from syncd.config import CalendarConfig
+from syncd.connector import Connector, Delta, RemoteObject
+from syncd.errors import (
+    AlreadyExists,
+    ConfigProblem,
+    Conflict,
+    ConnectorError,
+    CursorExpired,
+    NotFound,
+)
+
+__all__ = ["PAGE_SIZE", "OutlookConnector"]
+
+PAGE_SIZE = 200
+"""Items per listing page asked for with ``Prefer: odata.maxpagesize``."""
+
+log = structlog.get_logger("syncd.outlook")
+
+
+class OutlookConnector(Connector):
+    """A calendar of an Outlook / Microsoft 365 mailbox."""
+
+    kind: ClassVar[str] = "outlook"
+
+    def __init__(
+        self,
+        name: str,
+        options: OutlookOptions,
+        *,
+        credentials: DelegatedCredentials | AppCredentials | None = None,
+        sleep: Callable[[float], object] | None = None,
+        jitter: Callable[[], float] = random.random,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        self.name = name
+        self.options = options
+        self.credentials = credentials or credentials_for(name, options)
+        self.session = GraphSession(
+            name,
+            options.graph_url,
+            self.credentials,
+            verify=verify(options),
+            timeout=options.timeout,
+            sleep=sleep,
+            jitter=jitter,
+        )
+        self.graph = Graph(self.session, options.mailbox_path, page_size=page_size)
+        self.finder = CalendarFinder(options, self.graph)
+        self.names = Names()
+        self.lister = Lister(self.graph, self.names)
+        self.clock = clock
+
+    @classmethod
+    def from_config(cls, calendar: CalendarConfig) -> OutlookConnector:
+        """Options: ``client_id`` (required), ``calendar``, ``create``, ``tenant``,
+        ``authority``, ``graph_url``, ``ca_file``, ``token_cache``, ``client_secret_file`` or
+        ``certificate_file`` (+ ``certificate_thumbprint``) with ``user``, ``timeout``,
+        ``categories``."""
+        return cls(calendar.name, parse_options(calendar))
+
+    @classmethod
+    def config_warnings(cls, calendar: CalendarConfig) -> list[ConfigProblem]:
+        """A secret or certificate file others can read; a token cache not made yet."""
+        return option_warnings(calendar)
+
+    @classmethod
+    def cursor_mode(cls, cursor: str | None) -> str | None:
+        """``delta link`` for an Outlook cursor."""
+        return describe(cursor)
+
+    @classmethod
+    def authorize(cls, calendar: CalendarConfig, out: TextIO, *, open_browser: bool) -> str:
+        """``syncd auth outlook``: a device-code sign-in (the code and the address are printed;
+        no browser is started, the code works from any device). App-only calendars need none:
+        a token is acquired once to check the credential."""
+        return device_code_sign_in(calendar.name, parse_options(calendar), out)
+
+    # --- listing ---------------------------------------------------------------------------
+
+    def list_changes(
+        self,
+        cursor: str | None,
+        known: Mapping[str, str],
+        *,
+        horizon: tuple[datetime, datetime] | None = None,
+    ) -> Delta:
+        """A new delta round (full listing) or the changes since ``cursor``. A new round also
+        starts, as a full listing, when the horizon has moved past the cursor's window."""
+        wanted = effective_horizon(horizon, self.clock())
+        fp = self._fingerprint()
+        if cursor is not None:
+            state = parse_cursor(cursor)
+            if state is None:
+                raise CursorExpired(self.name, "the stored cursor is not an Outlook cursor")
+            if state.fp != fp:
+                raise CursorExpired(
+                    self.name, "the cursor was made for another mailbox, calendar or version"
+                )
+            if state.covers(wanted):
+                self.finder.remember(state.calendar)
+                return self._incremental(state, known)
+            log.info("outlook.window_moved", calendar=self.name)
+        return self._new_round(window_for(wanted), known, fp)
+
+    def _new_round(
+        self, window: tuple[datetime, datetime], known: Mapping[str, str], fp: str
+    ) -> Delta:
+        calendar_id = self.finder.id(may_create=not known)
+        delta = self.lister.follow(self.graph.delta_url(calendar_id, *window))
+        found = self.lister.complete(delta.changed(), known, calendar_id, window)
+        cursor = Cursor(delta.link, window[0], window[1], fp, calendar_id).text()
+        return Delta(
+            upserts=list(found.objects.values()),
+            removed=(),
+            cursor=cursor,
+            full=True,
+            failures=list(found.failures.values()),
+        )
+
+    def _incremental(self, state: Cursor, known: Mapping[str, str]) -> Delta:
+        delta = self.lister.follow(state.link)
+        changed = {
+            identifier: entry
+            for identifier, entry in delta.changed().items()
+            if not _held(known, self.names.note(entry), entry)
+        }
+        window = (state.start, state.end)
+        found = self.lister.complete(changed, known, state.calendar, window)
+        removed = self._removed_ids(delta.removed(), known, set(found.objects))
+        found.merge(self.lister.check_removed(removed, known))
+        gone = {href for href in found.gone if href in known}
+        for href in gone:
+            self.names.forget(href)
+        return Delta(
+            upserts=list(found.objects.values()),
+            removed=sorted(gone),
+            cursor=Cursor(delta.link, state.start, state.end, state.fp, state.calendar).text(),
+            full=False,
+            failures=list(found.failures.values()),
+        )
+
+    def _removed_ids(self, ids: list[str], known: Mapping[str, str], listed: set[str]) -> list[str]:
+        """The removed ids of items the core holds (and this round did not list anew)."""
+        if any(not self._holds(known, i) for i in ids) and not self.names.resolved:
+            self._resolve_created(known)
+        return [
+            identifier
+            for identifier in ids
+            if self._holds(known, identifier) and self.names.href_of_id(identifier) not in listed
+        ]
+
+    def _holds(self, known: Mapping[str, str], identifier: str) -> bool:
+        return self.names.href_of_id(identifier) in known
+
+    def _resolve_created(self, known: Mapping[str, str]) -> None:
+        """After a restart, find the ids of the created events the core knows (an @removed
+        id may be one of them); those no longer found are looked for no further."""
+        wanted = [h for h in known if self.names.id_of(h) is None and not could_be_id(h)]
+        calendar_id = self.finder.id(may_create=False)
+        for href in wanted:
+            for item in self.graph.find(calendar_id, href):
+                self.names.note(item)
+        self.names.resolved = True
+
+    def _fingerprint(self) -> str:
+        return fingerprint(
+            self.options.graph_url, self.credentials.mailbox(), self.options.calendar
+        )
+
+    # --- single objects --------------------------------------------------------------------
+
+    def get(self, href: str) -> RemoteObject:
+        """Read one object (with syncd's property). Raises ``NotFound``."""
+        item = self._find(href)
+        return self._object(href, item)
+
+    def update(self, href: str, data: bytes, etag: str) -> str:
+        """Write what differs, conditional on the change key ``etag``; an event with attendees
+        only gets syncd's property and categories. Raises ``Conflict``, ``NotFound``."""
+        wanted = self._fields(href, data)
+        item = self._find(href)
+        current = self._key(href, item)
+        if current != etag:
+            raise Conflict(self.name, f"{href} changed since it was read")
+        plan = self._plan(href, item, wanted)
+        if not plan.patch:
+            return current
+        stored = self.graph.update_event(item_id(item), plan.patch, current)
+        return self._key(href, stored if stored is not None else self._find(href))
+
+    def create(self, href: str, data: bytes) -> str:
+        """Create an event at ``href`` in this calendar (made first when missing): no
+        attendees, no reminder, ``transactionId`` from the href. ``AlreadyExists`` when an
+        event is there with other content; the same content counts as done (a retry)."""
+        wanted = self._fields(href, data)
+        calendar_id = self.finder.id(may_create=True)
+        existing = self._find_created(href, calendar_id)
+        if existing is not None:
+            return self._settled(href, existing, wanted)
+        body = create_body(wanted, href, show_categories=self.options.categories)
+        stored = self.graph.create_event(calendar_id, body)
+        self.names.remember(href, item_id(stored))
+        # A repeated transactionId returns the event an earlier attempt made.
+        plan = plan_update(
+            read_fields(self._render(href, stored)),
+            data_value(wanted, created=True),
+            stored.get("categories") or [],
+            wanted,
+            created=True,
+            show_categories=self.options.categories,
+        )
+        if plan.patch:
+            raise AlreadyExists(self.name, f"{href} already exists with other content")
+        return self._key(href, stored)
+
+    def delete(self, href: str, etag: str) -> None:
+        """Delete at the change key ``etag``. Raises ``Conflict``, ``NotFound``."""
+        item = self._find(href)
+        current = self._key(href, item)
+        if current != etag:
+            raise Conflict(self.name, f"{href} changed since it was read")
+        self.graph.delete_event(item_id(item), current)
+        self.names.forget(href)
+
+    def check(self) -> str:
+        """Find the calendar (``syncd doctor``); never creates it."""
+        try:
+            calendar_id = self.finder.id(may_create=False)
+        except CalendarMissing:
+            if not self.options.create:
+                raise
+            return f"no calendar called {self.options.calendar!r} yet: the first cycle makes it"
+        found = self.graph.calendar(calendar_id)
+        shown = found.get("name") or calendar_id
+        return f"calendar {shown!r} of {self.credentials.mailbox()}, changes by delta link"
+
+    def interrupt(self) -> None:
+        """syncd is stopping: end retry waits now and make no further retries."""
+        self.session.interrupt()
+
+    def close(self) -> None:
+        """Close the HTTP sessions."""
+        self.session.close()
+        self.credentials.close()
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _find(self, href: str) -> dict[str, Any]:
+        """The item at ``href``, with syncd's property. Raises ``NotFound``."""
+        identifier = self.names.id_of(href)
+        if identifier is None and could_be_id(href):
+            identifier = href
+        if identifier is not None:
+            try:
+                item = self.graph.event(identifier)
+            except NotFound:
+                self.names.forget(href)
+                if could_be_id(href):
+                    raise
+            else:
+                self.names.note(item)
+                return item
+        found = self._find_created(href, self.finder.id(may_create=False))
+        if found is None:
+            raise NotFound(self.name, f"{href} does not exist")
+        return found
+
+    def _find_created(self, href: str, calendar_id: str) -> dict[str, Any] | None:
+        identifier = self.names.id_of(href)
+        if identifier is not None:
+            try:
+                return self.graph.event(identifier)
+            except NotFound:
+                self.names.forget(href)
+        found = [i for i in self.graph.find(calendar_id, href) if _created_at(i, href)]
+        if len(found) > 1:
+            log.warning("outlook.duplicate_href", calendar=self.name, href=href, count=len(found))
+        if not found:
+            return None
+        self.names.note(found[0])
+        return found[0]
+
+    def _settled(self, href: str, item: dict[str, Any], wanted: Fields) -> str:
+        plan = self._plan(href, item, wanted)
+        if plan.patch:
+            raise AlreadyExists(self.name, f"{href} already exists with other content")
+        return self._key(href, item)
+
+    def _plan(self, href: str, item: dict[str, Any], wanted: Fields) -> Plan:
+        try:
+            current = read_fields(self._render(href, item))
+            data = private_data(item)
+        except (UnreadableData, MalformedItem) as error:
+            raise ConnectorError(self.name, f"{href}: cannot read the event ({error})") from None
+        plan = plan_update(
+            current,
+            data,
+            item.get("categories") or [],
+            wanted,
+            created=_created_at(item, href),
+            show_categories=self.options.categories,
+        )
+        if plan.dropped:
+            log.warning(
+                "outlook.fields_not_written",
+                calendar=self.name,
+                href=href,
+                fields=list(plan.dropped),
+                reason="the event has attendees: Graph would send them an update",
+            )
+        return plan
+
+    def _object(self, href: str, item: dict[str, Any]) -> RemoteObject:
+        return RemoteObject(href=href, etag=self._key(href, item), data=self._render(href, item))
+
+    def _render(self, href: str, item: Mapping[str, Any]) -> bytes:
+        try:
+            return render(item)
+        except MalformedItem as error:
+            raise ConnectorError(
+                self.name, f"{href}: cannot read item {item.get('id')} ({error})"
+            ) from None
+
+    def _key(self, href: str, item: Mapping[str, Any]) -> str:
+        try:
+            return change_key(item)
+        except MalformedItem as error:
+            raise ConnectorError(self.name, f"{href}: {error}") from None
+
+    def _fields(self, href: str, data: bytes) -> Fields:
+        try:
+            return read_fields(data)
+        except UnreadableData as error:
+            raise ConnectorError(self.name, f"{href}: cannot write it: {error}") from None
+
+
+def _held(known: Mapping[str, str], href: str, entry: Mapping[str, Any]) -> bool:
+    """The core already holds this version (a replay, or syncd's own write it has seen)."""
+    try:
+        return known.get(href) == change_key(entry)
+    except MalformedItem:
+        return False
+
+
+def _created_at(item: Mapping[str, Any], href: str) -> bool:
+    return item.get("transactionId") == TRANSACTION_PREFIX + href

@@ -1,0 +1,209 @@
+"""The Graph endpoints the connector uses, as typed calls: URLs, queries and the shape of
+their answers in one place.
+
+Every URL is built here from the service root and the mailbox (``me`` or ``users/{user}``);
+links Graph hands back (``@odata.nextLink``, ``@odata.deltaLink``) are followed only when they
+point at the same scheme, host and port as the configured service root.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from connectors.outlook.items import DATA_PROPERTY, HREF_PROPERTY
+from connectors.outlook.session import PREFER, Call, GraphSession, Reply
+from syncd.errors import ConnectorError, TransientError
+
+__all__ = ["MAX_PAGES", "Graph", "odata_text"]
+
+MAX_PAGES = 10_000
+"""Pages of one listing followed before the cycle gives up."""
+EXPAND_DATA = f"singleValueExtendedProperties($filter=id eq '{DATA_PROPERTY}')"
+
+
+def odata_text(value: str) -> str:
+    """``value`` as an OData string literal (single quotes doubled)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+_QUERY_SAFE = "'(),:$/"
+
+
+def _query(params: Mapping[str, str]) -> str:
+    return "&".join(f"{key}={quote(value, safe=_QUERY_SAFE)}" for key, value in params.items())
+
+
+def _moment(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Graph:
+    """One mailbox on one Graph service, through a :class:`GraphSession`."""
+
+    def __init__(self, session: GraphSession, mailbox_path: str, *, page_size: int) -> None:
+        self.session = session
+        self.mailbox = mailbox_path
+        self.page_size = page_size
+        root = urlsplit(session.graph_url)
+        self._origin = (root.scheme, root.hostname, root.port or 443)
+
+    @property
+    def name(self) -> str:
+        """The calendar the session works for (for messages)."""
+        return self.session.name
+
+    # --- calendars ------------------------------------------------------------------------
+
+    def default_calendar(self) -> dict[str, Any]:
+        """The mailbox's default calendar."""
+        url = self.session.url(f"{self.mailbox}/calendar?$select=id,name")
+        return self._object(self.session.request("calendar", "GET", url), "the default calendar")
+
+    def calendars(self) -> Iterator[dict[str, Any]]:
+        """Every calendar of the mailbox (all pages)."""
+        url: str | None = self.session.url(f"{self.mailbox}/calendars?$select=id,name")
+        for _ in range(MAX_PAGES):
+            if url is None:
+                return
+            page = self._object(self.session.request("calendar", "GET", url), "the calendars")
+            yield from self._values(page, "the calendars")
+            url = self._link(page.get("@odata.nextLink"), "next")
+        raise TransientError(self.name, f"the calendar list ran past {MAX_PAGES} pages")
+
+    def calendar(self, calendar_id: str) -> dict[str, Any]:
+        """One calendar by id."""
+        path = f"{self.mailbox}/calendars/{_segment(calendar_id)}?$select=id,name"
+        url = self.session.url(path)
+        return self._object(self.session.request("calendar", "GET", url), "the calendar")
+
+    def create_calendar(self, name: str) -> dict[str, Any]:
+        """Make a calendar called ``name``."""
+        url = self.session.url(f"{self.mailbox}/calendars")
+        reply = self.session.request("calendar", "POST", url, body={"name": name})
+        return self._object(reply, f"the new calendar {name!r}")
+
+    # --- listings -------------------------------------------------------------------------
+
+    def delta_url(self, calendar_id: str, start: datetime, end: datetime) -> str:
+        """The first page of a new ``calendarView/delta`` round over [start, end)."""
+        query = _query({"startDateTime": _moment(start), "endDateTime": _moment(end)})
+        path = f"{self.mailbox}/calendars/{_segment(calendar_id)}/calendarView/delta?{query}"
+        return self.session.url(path)
+
+    def view_url(self, calendar_id: str, start: datetime, end: datetime) -> str:
+        """A ``calendarView`` listing of ids, change keys and syncd's data over [start, end)."""
+        query = _query(
+            {
+                "startDateTime": _moment(start),
+                "endDateTime": _moment(end),
+                "$select": "id,changeKey",
+                "$expand": EXPAND_DATA,
+            }
+        )
+        path = f"{self.mailbox}/calendars/{_segment(calendar_id)}/calendarView?{query}"
+        return self.session.url(path)
+
+    def page(self, operation: str, url: str) -> tuple[list[dict[str, Any]], str | None, str | None]:
+        """One page of a listing: its items, the next link and the delta link."""
+        prefer = f"{PREFER}, odata.maxpagesize={self.page_size}"
+        reply = self.session.request(operation, "GET", url, headers={"Prefer": prefer})
+        page = self._object(reply, "a listing page")
+        items = list(self._values(page, "a listing page"))
+        next_link = self._link(page.get("@odata.nextLink"), "next")
+        delta_link = self._link(page.get("@odata.deltaLink"), "delta")
+        return items, next_link, delta_link
+
+    def pages(self, operation: str, url: str) -> Iterator[dict[str, Any]]:
+        """Every item of a listing without a delta link (all pages)."""
+        current: str | None = url
+        for _ in range(MAX_PAGES):
+            if current is None:
+                return
+            items, current, _delta = self.page(operation, current)
+            yield from items
+        raise TransientError(self.name, f"the listing ran past {MAX_PAGES} pages")
+
+    # --- events ---------------------------------------------------------------------------
+
+    def event_path(self, event_id: str) -> str:
+        """An event with syncd's data expanded (relative to the service root)."""
+        return f"{self.mailbox}/events/{_segment(event_id)}?{_query({'$expand': EXPAND_DATA})}"
+
+    def event(self, event_id: str, operation: str = "get") -> dict[str, Any]:
+        """One event with syncd's data; ``NotFound`` (for "get") when it does not exist."""
+        reply = self.session.request(operation, "GET", self.session.url(self.event_path(event_id)))
+        return self._object(reply, "an event")
+
+    def event_call(self, call_id: str, event_id: str) -> Call:
+        """:meth:`event` as a call inside a JSON batch."""
+        return Call(call_id, "GET", self.event_path(event_id))
+
+    def find_path(self, calendar_id: str, href: str) -> str:
+        """The events syncd created at ``href`` (by its href property), with syncd's data."""
+        found = (
+            "singleValueExtendedProperties/Any(ep: ep/id eq "
+            f"{odata_text(HREF_PROPERTY)} and ep/value eq {odata_text(href)})"
+        )
+        query = _query({"$filter": found, "$expand": EXPAND_DATA})
+        return f"{self.mailbox}/calendars/{_segment(calendar_id)}/events?{query}"
+
+    def find(self, calendar_id: str, href: str) -> list[dict[str, Any]]:
+        """The events syncd created at ``href``."""
+        url = self.session.url(self.find_path(calendar_id, href))
+        return list(self.pages("find", url))
+
+    def create_event(self, calendar_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST an event into a calendar; the stored event."""
+        url = self.session.url(f"{self.mailbox}/calendars/{_segment(calendar_id)}/events")
+        return self._object(self.session.request("create", "POST", url, body=body), "a new event")
+
+    def update_event(
+        self, event_id: str, patch: Mapping[str, Any], change_key: str
+    ) -> dict[str, Any] | None:
+        """PATCH an event at ``change_key``; the stored event when Graph returns it."""
+        url = self.session.url(f"{self.mailbox}/events/{_segment(event_id)}")
+        headers = {"If-Match": f'W/"{change_key}"'}
+        reply = self.session.request("update", "PATCH", url, body=patch, headers=headers)
+        return reply.body if isinstance(reply.body, dict) and reply.body.get("id") else None
+
+    def delete_event(self, event_id: str, change_key: str) -> None:
+        """DELETE an event at ``change_key``."""
+        url = self.session.url(f"{self.mailbox}/events/{_segment(event_id)}")
+        headers = {"If-Match": f'W/"{change_key}"'}
+        self.session.request("delete", "DELETE", url, headers=headers)
+
+    # --- answers --------------------------------------------------------------------------
+
+    def _object(self, reply: Reply, what: str) -> dict[str, Any]:
+        if not isinstance(reply.body, dict):
+            raise TransientError(self.name, f"Graph sent no JSON object for {what}")
+        return reply.body
+
+    def _values(self, page: Mapping[str, Any], what: str) -> Iterator[dict[str, Any]]:
+        values = page.get("value", [])
+        if not isinstance(values, list):
+            raise TransientError(self.name, f"{what} has no list of values")
+        for value in values:
+            if isinstance(value, dict):
+                yield value
+
+    def _link(self, value: Any, kind: str) -> str | None:
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise TransientError(self.name, f"Graph sent a {kind} link that is not text")
+        parts = urlsplit(value)
+        if (parts.scheme, parts.hostname, parts.port or 443) != self._origin:
+            raise ConnectorError(
+                self.name,
+                f"refused a {kind} link to {parts.hostname or '?'}: it is not the configured "
+                "graph_url's host",
+            )
+        return value
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")

@@ -1,0 +1,283 @@
+"""The options of one ``connector = "outlook"`` calendar, parsed once into a frozen object.
+
+Parsing does no I/O beyond checking that named files exist: a client secret or certificate is
+read when the first token is needed, the token cache before each token acquisition.
+:func:`option_warnings` may look at the file system (it serves ``check-config``).
+"""
+
+from __future__ import annotations
+
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+from syncd.config_reader import parse_duration
+from syncd.errors import ConfigError, ConfigProblem
+
+if TYPE_CHECKING:
+    from syncd.config import CalendarConfig
+
+__all__ = [
+    "DEFAULT_AUTHORITY_HOST",
+    "DEFAULT_GRAPH_URL",
+    "OPTIONS",
+    "OutlookOptions",
+    "default_token_cache",
+    "option_warnings",
+    "parse_options",
+]
+
+OPTIONS = (
+    "calendar",
+    "create",
+    "tenant",
+    "client_id",
+    "authority",
+    "graph_url",
+    "ca_file",
+    "token_cache",
+    "client_secret_file",
+    "certificate_file",
+    "certificate_thumbprint",
+    "user",
+    "timeout",
+    "categories",
+)
+DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
+DEFAULT_GRAPH_URL = "https://graph.microsoft.com/v1.0"
+DEFAULT_TENANT = "organizations"
+DEFAULT_TIMEOUT = 30.0
+_TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,99}$")
+_MULTI_TENANT = frozenset({"organizations", "common", "consumers"})
+_THUMBPRINT = re.compile(r"^[0-9A-Fa-f]{40}$")
+# What syncd.secrets.TokenStore accepts as a file name.
+_TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,199}$")
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._@+-]")
+
+
+@dataclass(frozen=True, slots=True)
+class OutlookOptions:
+    """One Outlook calendar: which mailbox and calendar, and how to sign in."""
+
+    client_id: str
+    """The application (client) id registered in Microsoft Entra ID."""
+    authority: str
+    """The sign-in authority URL, ``https://login.microsoftonline.com/{tenant}`` by default."""
+    graph_url: str
+    """The Graph service root without a trailing slash (national clouds, proxies)."""
+    calendar: str | None = None
+    """A calendar name or id; None is the mailbox's default calendar."""
+    create: bool = True
+    """Create the named calendar when it does not exist (on the first listing or write)."""
+    tenant: str = DEFAULT_TENANT
+    ca_file: Path | None = None
+    token_cache: Path | None = None
+    """MSAL's token cache for delegated sign-in (0600 in a 0700 folder)."""
+    client_secret_file: Path | None = None
+    certificate_file: Path | None = None
+    """A PEM file holding the certificate and its private key, for app-only sign-in."""
+    certificate_thumbprint: str | None = None
+    user: str | None = None
+    """The mailbox (required for app-only sign-in): URLs are then ``/users/{user}/...``."""
+    timeout: float = DEFAULT_TIMEOUT
+    categories: bool = False
+    """Also show a verdict as an Outlook category ("syncd: late cancellation")."""
+
+    @property
+    def app_only(self) -> bool:
+        """True when the application signs in as itself (a client secret or certificate)."""
+        return self.client_secret_file is not None or self.certificate_file is not None
+
+    @property
+    def mailbox_path(self) -> str:
+        """The URL segment of the mailbox: ``me`` or ``users/{user}``."""
+        return "me" if self.user is None else f"users/{quote(self.user, safe='@')}"
+
+
+def default_token_cache(calendar: CalendarConfig) -> Path | None:
+    """``tokens_dir/outlook-{name}.json`` (unsafe characters of the name as ``_``)."""
+    if calendar.tokens_dir is None:
+        return None
+    return calendar.tokens_dir / f"outlook-{_UNSAFE_NAME.sub('_', calendar.name)}.json"
+
+
+def parse_options(calendar: CalendarConfig) -> OutlookOptions:
+    """Validate a ``[[calendars]]`` table; raise ``ConfigError`` naming each bad key."""
+    reader = _Reader(calendar)
+    reader.unknown_keys()
+    client_id = reader.text("client_id")
+    if client_id is None and "client_id" not in calendar.options:
+        reader.add("client_id", "is required: the application (client) id of your app")
+    tenant = reader.text("tenant") or DEFAULT_TENANT
+    if not _TENANT.match(tenant):
+        reader.add("tenant", "must be a tenant id, a domain, 'organizations' or 'common'")
+    authority = reader.url("authority", require_path=True)
+    graph_url = reader.url("graph_url", require_path=False) or DEFAULT_GRAPH_URL
+    secret_file, certificate = reader.path("client_secret_file"), reader.path("certificate_file")
+    if secret_file is not None and certificate is not None:
+        reader.add("certificate_file", "give only one of client_secret_file, certificate_file")
+    thumbprint = reader.text("certificate_thumbprint")
+    if thumbprint is not None and not _THUMBPRINT.match(thumbprint):
+        reader.add("certificate_thumbprint", "must be the certificate's SHA-1 thumbprint (hex)")
+    if thumbprint is not None and certificate is None:
+        reader.add("certificate_thumbprint", "is only used with certificate_file")
+    user = reader.text("user")
+    if user is not None and ("/" in user or "?" in user or "#" in user):
+        reader.add("user", "must be a mailbox address or user id")
+    app_only = secret_file is not None or certificate is not None
+    if app_only and user is None and "user" not in calendar.options:
+        reader.add("user", "is required with app-only sign-in: the mailbox to use")
+    if app_only and authority is None and tenant in _MULTI_TENANT:
+        reader.add("tenant", "app-only sign-in needs your tenant's id or domain")
+    options = OutlookOptions(
+        client_id=client_id or "",
+        authority=authority or f"{DEFAULT_AUTHORITY_HOST}/{tenant}",
+        graph_url=graph_url,
+        calendar=reader.text("calendar"),
+        create=reader.flag("create", True),
+        tenant=tenant,
+        ca_file=reader.existing_file("ca_file"),
+        token_cache=None if app_only else reader.token_cache(),
+        client_secret_file=secret_file,
+        certificate_file=certificate,
+        certificate_thumbprint=None if thumbprint is None else thumbprint.upper(),
+        user=user,
+        timeout=reader.timeout(),
+        categories=reader.flag("categories", False),
+    )
+    if reader.problems:
+        raise ConfigError(reader.problems)
+    return options
+
+
+class _Reader:
+    """Typed reads of one calendar's options, collecting every problem."""
+
+    def __init__(self, calendar: CalendarConfig) -> None:
+        self.calendar = calendar
+        self.options = calendar.options
+        self.problems: list[ConfigProblem] = []
+
+    def add(self, key: str, message: str) -> None:
+        self.problems.append(self.calendar.problem(key, message))
+
+    def unknown_keys(self) -> None:
+        for key in self.options:
+            if key not in OPTIONS:
+                self.add(
+                    key, f"unknown key for the outlook connector (known: {', '.join(OPTIONS)})"
+                )
+
+    def text(self, key: str) -> str | None:
+        value = self.options.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.add(key, "must be a non-empty string")
+            return None
+        return value.strip()
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.options.get(key, default)
+        if not isinstance(value, bool):
+            self.add(key, f"must be true or false, got {value!r}")
+            return default
+        return value
+
+    def path(self, key: str) -> Path | None:
+        value = self.text(key)
+        return None if value is None else self.calendar.resolve(value)
+
+    def existing_file(self, key: str) -> Path | None:
+        path = self.path(key)
+        if path is not None and not path.is_file():
+            self.add(key, f"{path} is not a file")
+        return path
+
+    def url(self, key: str, *, require_path: bool) -> str | None:
+        value = self.text(key)
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+            host = parts.hostname
+        except ValueError:
+            self.add(key, "is not a valid URL")
+            return None
+        if parts.scheme != "https" or not host:
+            self.add(key, "must be an https:// URL")
+            return None
+        if parts.username is not None or parts.password is not None or parts.query:
+            self.add(key, "must not contain credentials or a query")
+            return None
+        if require_path and not parts.path.strip("/"):
+            self.add(key, "must name the tenant in its path (https://host/TENANT)")
+            return None
+        return value.rstrip("/")
+
+    def token_cache(self) -> Path | None:
+        path = self.path("token_cache")
+        if path is None:
+            path = default_token_cache(self.calendar)
+            if path is None:
+                self.add("token_cache", "is required: syncd knows no token folder here")
+                return None
+        if not _TOKEN_NAME.match(path.name):
+            self.add("token_cache", "the file name may hold only letters, digits and . _ @ + -")
+        return path
+
+    def timeout(self) -> float:
+        raw: Any = self.options.get("timeout")
+        if raw is None:
+            return DEFAULT_TIMEOUT
+        seconds: float | None = None
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            seconds = float(raw)
+        elif isinstance(raw, str):
+            try:
+                seconds = parse_duration(raw).total_seconds()
+            except ValueError as error:
+                self.add("timeout", str(error))
+                return DEFAULT_TIMEOUT
+        if seconds is None or not 0 < seconds <= 600:
+            self.add("timeout", f"must be a duration from 1s to 10m, got {raw!r}")
+            return DEFAULT_TIMEOUT
+        return seconds
+
+
+def option_warnings(calendar: CalendarConfig) -> list[ConfigProblem]:
+    """What ``check-config`` should point out in valid options (may look at files)."""
+    try:
+        options = parse_options(calendar)
+    except ConfigError:
+        return []  # the problems themselves are reported as errors
+    warnings: list[ConfigProblem] = []
+    for key, path in (
+        ("client_secret_file", options.client_secret_file),
+        ("certificate_file", options.certificate_file),
+    ):
+        if path is not None:
+            warnings.extend(_file_warnings(calendar, key, path))
+    cache = options.token_cache
+    if cache is not None and not cache.exists():
+        warnings.append(
+            calendar.problem(
+                "token_cache",
+                f"{cache} does not exist yet: run 'syncd auth outlook --calendar {calendar.name}'",
+            )
+        )
+    return warnings
+
+
+def _file_warnings(calendar: CalendarConfig, key: str, path: Path) -> list[ConfigProblem]:
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        return [calendar.problem(key, f"cannot read {path}: {error.strerror}")]
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        message = f"{path} is open to group or others and will be refused: chmod 600 it"
+        return [calendar.problem(key, message)]
+    return []
