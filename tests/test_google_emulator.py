@@ -6,6 +6,7 @@ import http.client
 import json
 import re
 import ssl
+import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -314,6 +315,45 @@ def test_patching_an_instance_makes_a_moved_exception(svc: Any) -> None:
     assert [i["id"] for i in series] == [master["id"], third]
 
 
+def test_a_deleted_series_lists_instance_tombstones_with_single_events(
+    emu: GoogleCalendarEmulator, svc: Any
+) -> None:
+    master = svc.events().insert(calendarId="primary", body=weekly(count=3)).execute()
+    _, token = full_sync(svc, singleEvents=True, showDeleted=True)
+    svc.events().delete(calendarId="primary", eventId=master["id"]).execute()
+    items, _ = full_sync(svc, singleEvents=True, showDeleted=True, syncToken=token)
+    assert [(i["id"][-16:], i["status"]) for i in items] == [
+        ("20260302T090000Z", "cancelled"),
+        ("20260309T090000Z", "cancelled"),
+        ("20260316T090000Z", "cancelled"),
+    ]
+    assert all(i["recurringEventId"] == master["id"] for i in items)
+    assert full_sync(svc, singleEvents=True)[0] == []
+
+
+def test_instances_honour_the_window_and_original_start(svc: Any) -> None:
+    master = svc.events().insert(calendarId="primary", body=weekly(count=6)).execute()
+    window = (
+        svc.events()
+        .instances(
+            calendarId="primary",
+            eventId=master["id"],
+            timeMin="2026-03-09T10:00:00Z",  # inclusive for instances: the 09 Mar one ends then
+            timeMax="2026-03-23T09:00:00Z",
+        )
+        .execute()["items"]
+    )
+    assert [i["id"][-16:] for i in window] == ["20260309T090000Z", "20260316T090000Z"]
+    one = (
+        svc.events()
+        .instances(
+            calendarId="primary", eventId=master["id"], originalStart="2026-03-16T10:00:00+01:00"
+        )
+        .execute()["items"]
+    )
+    assert [i["id"][-16:] for i in one] == ["20260316T090000Z"]
+
+
 # ----------------------------------------------------------------------------- writes
 
 
@@ -453,6 +493,163 @@ def test_calendars_insert_lists_it_and_other_users_calendars_are_404(
     with pytest.raises(HttpError) as excinfo:
         svc.events().list(calendarId=foreign).execute()
     assert status_and_reason(excinfo) == (404, "notFound")
+
+
+def test_sequence_rises_when_the_event_moves_and_a_lower_one_is_400(svc: Any) -> None:
+    event = svc.events().insert(calendarId="primary", body=timed(10)).execute()
+    renamed = (
+        svc.events()
+        .patch(calendarId="primary", eventId=event["id"], body={"summary": "n"})
+        .execute()
+    )
+    assert renamed["sequence"] == 0
+    moved = svc.events().update(calendarId="primary", eventId=event["id"], body=timed(12)).execute()
+    assert moved["sequence"] == 1
+    with pytest.raises(HttpError) as excinfo:
+        svc.events().patch(
+            calendarId="primary", eventId=event["id"], body={"sequence": 0}
+        ).execute()
+    assert status_and_reason(excinfo) == (400, "invalid")
+
+
+def test_a_reminders_only_change_keeps_updated_but_not_the_etag(svc: Any) -> None:
+    event = svc.events().insert(calendarId="primary", body=timed(10)).execute()
+    patch = {"reminders": {"useDefault": False, "overrides": [{"method": "popup", "minutes": 5}]}}
+    after = svc.events().patch(calendarId="primary", eventId=event["id"], body=patch).execute()
+    assert after["updated"] == event["updated"]
+    assert after["etag"] != event["etag"]
+
+
+def test_guest_settings_of_an_invitation_are_the_organizers(
+    emu: GoogleCalendarEmulator, svc: Any
+) -> None:
+    invitation = timed(
+        10,
+        id="invite12345",
+        organizer={"email": "boss@example.org"},
+        attendees=[{"email": "boss@example.org"}, {"email": emu.user}],
+        guestsCanModify=True,
+    )
+    emu.put_event(emu.user, invitation)
+    mine = svc.events().get(calendarId="primary", eventId="invite12345").execute()
+    assert mine["organizer"] == {"email": "boss@example.org"}
+    assert [a.get("self", False) for a in mine["attendees"]] == [False, True]
+    with pytest.raises(HttpError) as excinfo:
+        svc.events().update(calendarId="primary", eventId="invite12345", body=timed(10)).execute()
+    assert status_and_reason(excinfo) == (403, "forbiddenForNonOrganizer")
+    patch = {"extendedProperties": {"private": {"syncd": "note"}}}
+    svc.events().patch(calendarId="primary", eventId="invite12345", body=patch).execute()
+
+
+def test_the_time_zone_parameter_rewrites_offsets(emu: GoogleCalendarEmulator, svc: Any) -> None:
+    (event_id,) = emu.bulk_load(emu.user, [timed(10)])
+    got = (
+        svc.events()
+        .get(calendarId="primary", eventId=event_id, timeZone="America/New_York")
+        .execute()
+    )
+    assert got["start"]["dateTime"] == "2026-03-02T05:00:00-05:00"
+    listed = svc.events().list(calendarId="primary", timeZone="Asia/Tokyo").execute()["items"]
+    assert listed[0]["start"]["dateTime"] == "2026-03-02T19:00:00+09:00"
+
+
+def test_q_and_extended_property_filters(emu: GoogleCalendarEmulator, svc: Any) -> None:
+    bodies = [
+        timed(9, summary="Dentist", extendedProperties={"private": {"kind": "a"}}),
+        timed(
+            10,
+            summary="Lunch",
+            location="Dentist street",
+            extendedProperties={"private": {"kind": "b"}},
+        ),
+        timed(11, summary="Gym", extendedProperties={"shared": {"kind": "a"}}),
+    ]
+    dentist, lunch, gym = emu.bulk_load(emu.user, bodies)
+    found = svc.events().list(calendarId="primary", q="dentist").execute()["items"]
+    assert {i["id"] for i in found} == {dentist, lunch}
+    private = svc.events().list(calendarId="primary", privateExtendedProperty="kind=a").execute()
+    assert [i["id"] for i in private["items"]] == [dentist]
+    either = (
+        svc.events()
+        .list(calendarId="primary", privateExtendedProperty=["kind=a", "kind=b"])
+        .execute()
+    )
+    assert {i["id"] for i in either["items"]} == {dentist, lunch}
+    shared = svc.events().list(calendarId="primary", sharedExtendedProperty="kind=a").execute()
+    assert [i["id"] for i in shared["items"]] == [gym]
+
+
+def test_show_deleted_and_updated_min_list_cancelled_events_as_stubs(
+    emu: GoogleCalendarEmulator, svc: Any
+) -> None:
+    kept, gone = emu.bulk_load(emu.user, [timed(9), timed(10)])
+    emu.delete_event(emu.user, gone)
+    assert [i["id"] for i in full_sync(svc)[0]] == [kept]
+    with_deleted, _ = full_sync(svc, showDeleted=True)
+    assert [(i["id"], i["status"]) for i in with_deleted] == [
+        (kept, "confirmed"),
+        (gone, "cancelled"),
+    ]
+    assert set(with_deleted[1]) == {"kind", "etag", "id", "status"}
+    stored = emu.event(emu.user, gone)
+    assert stored is not None
+    since = svc.events().list(calendarId="primary", updatedMin=stored["updated"]).execute()
+    assert [i["id"] for i in since["items"]] == [gone]
+
+
+def test_a_page_token_only_fits_its_own_query(emu: GoogleCalendarEmulator, svc: Any) -> None:
+    emu.bulk_load(emu.user, [timed(h) for h in range(1, 4)])
+    first = svc.events().list(calendarId="primary", maxResults=2).execute()
+    with pytest.raises(HttpError) as excinfo:
+        svc.events().list(
+            calendarId="primary", pageToken=first["nextPageToken"], singleEvents=True
+        ).execute()
+    assert status_and_reason(excinfo) == (400, "invalid")
+
+
+def test_calendar_list_sync_token_returns_new_and_deleted_calendars(svc: Any) -> None:
+    first = svc.calendarList().list().execute()
+    made = svc.calendars().insert(body={"summary": "Notes"}).execute()
+    changed = svc.calendarList().list(syncToken=first["nextSyncToken"]).execute()
+    assert [c["id"] for c in changed["items"]] == [made["id"]]
+    svc.calendars().delete(calendarId=made["id"]).execute()
+    gone = svc.calendarList().list(syncToken=changed["nextSyncToken"]).execute()
+    assert gone["items"] == [
+        {
+            "kind": "calendar#calendarListEntry",
+            "etag": gone["items"][0]["etag"],
+            "id": made["id"],
+            "deleted": True,
+        }
+    ]
+
+
+def test_a_read_only_token_cannot_write(emu: GoogleCalendarEmulator) -> None:
+    info = emu.authorized_user_info(scopes=[SCOPE_CALENDAR + ".readonly"])
+    creds = Credentials.from_authorized_user_info(info).with_token_uri(emu.token_uri)
+    service = service_for(emu, creds)
+    assert service.events().list(calendarId="primary").execute()["items"] == []
+    with pytest.raises(HttpError) as excinfo:
+        service.events().insert(calendarId="primary", body=timed(10)).execute()
+    assert status_and_reason(excinfo) == (403, "insufficientPermissions")
+
+
+def test_concurrent_clients_each_with_their_own_connection(emu: GoogleCalendarEmulator) -> None:
+    info = emu.authorized_user_info()
+
+    def work(n: int) -> None:
+        creds = Credentials.from_authorized_user_info(info).with_token_uri(emu.token_uri)
+        service = service_for(emu, creds)
+        for hour in range(5):
+            service.events().insert(calendarId="primary", body=timed(hour + 1, day=n + 1)).execute()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(emu.events(emu.user)) == 30
+    assert len({e["etag"] for e in emu.events(emu.user)}) == 30
 
 
 # ----------------------------------------------------------------------------- faults

@@ -11,6 +11,7 @@ from tests.google_emulator.events import find
 from tests.google_emulator.listing import Pager
 from tests.google_emulator.query import Query, single
 from tests.google_emulator.store import Actor, Store
+from tests.google_emulator.times import zone
 
 __all__ = ["ApiAnswer", "ApiRequest", "Context", "handle", "schema_for"]
 
@@ -158,6 +159,9 @@ def _events(ctx: Context, request: ApiRequest, calendar: Any) -> ApiAnswer:
         resource = find(store, calendar, event_id).resource
         if request.headers.get("if-none-match", "").strip() in (resource["etag"], "*"):
             return ApiAnswer(304, None)
+        raw_zone = single(request.query, "timeZone")
+        if raw_zone is not None:
+            resource = listing.in_zone(resource, zone(raw_zone, "timeZone"))
         return ApiAnswer(200, resource, "Event")
     notify = _send_updates(request.query)
     if method == "PUT":

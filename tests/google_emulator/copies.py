@@ -48,6 +48,8 @@ def _attendee_calendars(store: Store, entry: Entry, organizer: Calendar) -> list
 def _push_from_organizer(store: Store, calendar: Calendar, entry: Entry) -> None:
     event_id = entry.resource["id"]
     invited = _attendee_calendars(store, entry, calendar)
+    if not invited and (calendar.id, event_id) not in store.copy_links:
+        return
     linked = store.copy_links.setdefault((calendar.id, event_id), set())
     for target in invited:
         _write_copy(store, target, entry, cancelled=False)

@@ -17,6 +17,7 @@ from tests.google_emulator.oauth import SCOPE_CALENDAR, Consent
 from tests.google_emulator.server import Server
 from tests.google_emulator.service import Service
 from tests.google_emulator.store import Actor, WriteRecord
+from tests.google_emulator.times import format_stamp
 
 __all__ = ["GoogleCalendarEmulator"]
 
@@ -228,7 +229,8 @@ class GoogleCalendarEmulator:
         with self._service.lock:
             store = self._service.store
             calendar = store.calendar(calendar_id)
-            return [writes.put_event(store, calendar, body)["id"] for body in bodies]
+            stamp = format_stamp(store.now())
+            return [writes.put_event(store, calendar, body, stamp)["id"] for body in bodies]
 
     def patch_event(self, calendar_id: str, event_id: str, patch: dict[str, Any]) -> dict[str, Any]:
         """Patch an event (or an instance, making an exception) as another client."""

@@ -50,7 +50,6 @@ _ORDER = (
     "sequence",
     "attendees",
 )
-_TIME_FIELDS = ("start", "end", "recurrence")
 _STUB_FIELDS = ("kind", "etag", "id", "status", "recurringEventId", "originalStartTime")
 
 
@@ -139,8 +138,10 @@ def build_entry(
     fields: dict[str, Any],
     ident: Identity,
     previous: dict[str, Any] | None,
+    stamp: str | None = None,
 ) -> Entry:
-    """The stored :class:`Entry` for checked ``fields`` and the identity the server keeps."""
+    """The stored :class:`Entry` for checked ``fields`` and the identity the server keeps;
+    ``stamp``: the ``updated`` to use (a bulk load gives one to all its events)."""
     start = parse_event_time(fields.get("start"), "start")
     end = parse_event_time(fields.get("end"), "end")
     _check_range(start, end)
@@ -177,7 +178,7 @@ def build_entry(
         )
     resource.setdefault("reminders", {"useDefault": True})
     resource.setdefault("eventType", "default")
-    now = format_stamp(store.now())
+    now = stamp or format_stamp(store.now())
     keep = previous is not None and _only_reminders_changed(previous, resource)
     resource["updated"] = previous["updated"] if keep and previous is not None else now
     return Entry(
@@ -187,7 +188,19 @@ def build_entry(
 
 def times_changed(old: dict[str, Any], fields: dict[str, Any]) -> bool:
     """Whether a write moves the event (start, end or recurrence), which bumps ``sequence``."""
-    return any(old.get(key) != fields.get(key) for key in _TIME_FIELDS)
+    if old.get("recurrence") != fields.get("recurrence"):
+        return True
+    return any(_moment(old.get(key)) != _moment(fields.get(key)) for key in ("start", "end"))
+
+
+def _moment(value: object) -> tuple[object, ...]:
+    """An ``EventDateTime`` as (day, instant, zone): equal values written differently compare
+    equal; one that does not parse compares as itself (the write then fails anyway)."""
+    try:
+        when = parse_event_time(value, "start")
+    except ApiError:
+        return (repr(value),)
+    return (when.day, when.instant, when.zone_name)
 
 
 def find(store: Store, calendar: Calendar, event_id: str) -> Found:

@@ -40,7 +40,7 @@ from tests.google_emulator.times import (
 )
 from tests.google_emulator.tokens import TokenCodec
 
-__all__ = ["Pager", "list_events", "list_instances"]
+__all__ = ["Pager", "in_zone", "list_events", "list_instances"]
 
 _SNAPSHOTS = 512
 

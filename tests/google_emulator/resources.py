@@ -9,11 +9,13 @@ properties guide says; more than 300 properties or 32 kB in all is a 400.
 from __future__ import annotations
 
 import copy
+import functools
 import re
+from collections.abc import Callable
 from typing import Any
 
 from tests.google_emulator.errors import invalid, required
-from tests.google_emulator.schema import resolve, schemas
+from tests.google_emulator.schema import schemas
 
 __all__ = [
     "API_READ_ONLY",
@@ -68,7 +70,7 @@ def check_event(body: object) -> dict[str, Any]:
     """A deep copy of ``body`` checked against the ``Event`` schema (``None`` members dropped)."""
     if not isinstance(body, dict):
         raise invalid("Invalid value for: event")
-    checked = _check(body, schemas()["Event"], "")
+    checked = _checker("Event")(body, "")
     assert isinstance(checked, dict)
     for name, allowed in _ENUMS.items():
         if name in checked and checked[name] not in allowed:
@@ -80,37 +82,62 @@ def check_event(body: object) -> dict[str, Any]:
     return checked
 
 
-def _check(value: Any, node: dict[str, Any], path: str) -> Any:
-    node = resolve(node)
+Checker = Callable[[Any, str], Any]
+
+
+@functools.cache
+def _checker(name: str) -> Checker:
+    """The compiled check of schema ``name`` (built once: bulk loads check many bodies)."""
+    return _compile(schemas()[name])
+
+
+def _compile(node: dict[str, Any]) -> Checker:
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        return lambda value, path: _checker(ref)(value, path)
     kind = node.get("type")
     if kind == "object" or "properties" in node or "additionalProperties" in node:
-        return _check_object(value, node, path)
+        return _compile_object(node)
     if kind == "array":
-        if not isinstance(value, list):
+        item = _compile(node.get("items", {}))
+
+        def check_array(value: Any, path: str) -> list[Any]:
+            if not isinstance(value, list):
+                raise invalid(f"Invalid value for: {path}")
+            return [item(element, path) for element in value]
+
+        return check_array
+    scalar = {"string": (str,), "integer": (int,), "boolean": (bool,)}.get(str(kind))
+    if scalar is None:
+        return lambda value, path: copy.deepcopy(value)
+    types = scalar
+
+    def check_scalar(value: Any, path: str) -> Any:
+        if not isinstance(value, types) or (kind == "integer" and isinstance(value, bool)):
             raise invalid(f"Invalid value for: {path}")
-        return [_check(item, node.get("items", {}), path) for item in value]
-    if kind == "string" and not isinstance(value, str):
-        raise invalid(f"Invalid value for: {path}")
-    if kind == "integer" and (not isinstance(value, int) or isinstance(value, bool)):
-        raise invalid(f"Invalid value for: {path}")
-    if kind == "boolean" and not isinstance(value, bool):
-        raise invalid(f"Invalid value for: {path}")
-    return value if kind in ("string", "integer", "boolean") else copy.deepcopy(value)
+        return value
+
+    return check_scalar
 
 
-def _check_object(value: Any, node: dict[str, Any], path: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise invalid(f"Invalid value for: {path}")
-    props: dict[str, Any] = node.get("properties", {})
-    extra = node.get("additionalProperties")
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        if item is None:
-            continue
-        child = props.get(key, extra)
-        if isinstance(child, dict):
-            out[key] = _check(item, child, f"{path}.{key}" if path else key)
-    return out
+def _compile_object(node: dict[str, Any]) -> Checker:
+    props = {key: _compile(child) for key, child in node.get("properties", {}).items()}
+    raw_extra = node.get("additionalProperties")
+    extra = _compile(raw_extra) if isinstance(raw_extra, dict) else None
+
+    def check_object(value: Any, path: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise invalid(f"Invalid value for: {path}")
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if item is None:
+                continue
+            child = props.get(key, extra)
+            if child is not None:
+                out[key] = child(item, f"{path}.{key}" if path else key)
+        return out
+
+    return check_object
 
 
 def _attendee(item: dict[str, Any]) -> dict[str, Any]:

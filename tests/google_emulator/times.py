@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -103,10 +103,8 @@ def _parse_instant(raw: object, zone_name: str | None, field: str) -> datetime:
 
 def render_datetime(instant: datetime, tz: ZoneInfo) -> str:
     """An RFC 3339 ``dateTime`` as Google writes it: whole seconds, the zone's offset or ``Z``."""
-    local = instant.astimezone(tz)
-    if local.utcoffset() == timedelta(0):
-        return local.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return local.isoformat(timespec="seconds")
+    text = instant.astimezone(tz).isoformat(timespec="seconds")
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def render_when(when: When, calendar_zone: ZoneInfo) -> dict[str, Any]:
@@ -123,5 +121,4 @@ def render_when(when: When, calendar_zone: ZoneInfo) -> dict[str, Any]:
 
 def format_stamp(moment: datetime) -> str:
     """A read-only timestamp (``created``/``updated``): UTC, milliseconds, ``Z``."""
-    utc = moment.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"

@@ -242,18 +242,22 @@ def cancel(store: Store, calendar: Calendar, found: Found) -> None:
             cancel(store, calendar, Found(child.resource, child))
 
 
-def put_event(store: Store, calendar: Calendar, body: dict[str, Any]) -> dict[str, Any]:
+def put_event(
+    store: Store, calendar: Calendar, body: dict[str, Any], stamp: str | None = None
+) -> dict[str, Any]:
     """Insert or replace ``body["id"]`` as another client would (the web UI, an invitation):
     ``organizer``, ``creator``, ``iCalUID`` and, for an exception, ``recurringEventId`` and
     ``originalStartTime`` may be given."""
     checked = check_event(body)
     event_id = checked.get("id") or new_event_id()
-    try:
-        found: Found | None = find(store, calendar, event_id)
-    except ApiError:
-        found = None
+    found: Found | None = None
+    if event_id in calendar.entries or "_" in event_id:
+        try:
+            found = find(store, calendar, event_id)
+        except ApiError:
+            found = None
     current = found.resource if found is not None else {}
-    now = format_stamp(store.now())
+    now = stamp or format_stamp(store.now())
     owner = {"email": calendar.owner}
     fields = {k: v for k, v in checked.items() if k not in API_READ_ONLY and k != "iCalUID"}
     sequence = checked.get("sequence")
@@ -269,5 +273,5 @@ def put_event(store: Store, calendar: Calendar, body: dict[str, Any]) -> dict[st
         recurring_event_id=checked.get("recurringEventId") or current.get("recurringEventId"),
         original_start=checked.get("originalStartTime") or current.get("originalStartTime"),
     )
-    entry = build_entry(store, calendar, fields, ident, current or None)
+    entry = build_entry(store, calendar, fields, ident, current or None, stamp)
     return _commit(store, calendar, entry)
