@@ -195,9 +195,9 @@ class GoogleConnector(Connector):
                 log.warning(
                     "google.change_dropped",
                     calendar=self.name,
-                    event=item.get("id"),
+                    event_id=item.get("id"),
                     fields=list(patch.dropped),
-                    reason="an event with attendees or a cancelled one gets only private data",
+                    reason="an event with attendees gets only syncd's private properties",
                 )
             if patch.body:
                 targets.append((item, patch.body))

@@ -164,15 +164,17 @@ def _rules(event: Any) -> list[str]:
 def patch_for(item: Item, wanted: Wanted, *, private_only: bool = False) -> Patch:
     """What to patch ``item`` with so that it becomes ``wanted``.
 
-    Only ``extendedProperties.private`` when the item has attendees, is cancelled, or
-    ``private_only`` is set; the other differences are then listed in ``dropped``."""
+    Only ``extendedProperties.private`` when the item has attendees or ``private_only`` is
+    set (the other differences are then listed in ``dropped``), and for a cancelled item (a
+    deleted instance has nothing else to change; what it shows is inherited)."""
     body: dict[str, Any] = {}
     private = _private_patch(item, wanted.private)
     if private:
         body["extendedProperties"] = {"private": private}
+    if item.get("status") == "cancelled":
+        return Patch(body)
     fields = _field_patch(item, wanted)
-    limited = private_only or bool(item.get("attendees")) or item.get("status") == "cancelled"
-    if limited:
+    if private_only or item.get("attendees"):
         return Patch(body, tuple(sorted(fields)))
     body.update(fields)
     return Patch(body)
