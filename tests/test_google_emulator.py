@@ -23,7 +23,7 @@ from google_auth_oauthlib.flow import Flow
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
-from tests.google_emulator import SCOPE_CALENDAR, GoogleCalendarEmulator
+from tests.google_emulator import SCOPE_CALENDAR, ApiError, GoogleCalendarEmulator
 
 START = "2026-03-02T10:00:00"
 ZONE = "Europe/Berlin"
@@ -650,6 +650,20 @@ def test_concurrent_clients_each_with_their_own_connection(emu: GoogleCalendarEm
         thread.join()
     assert len(emu.events(emu.user)) == 30
     assert len({e["etag"] for e in emu.events(emu.user)}) == 30
+
+
+def test_controls_only_store_what_google_could_hold(emu: GoogleCalendarEmulator) -> None:
+    with pytest.raises(ApiError) as excinfo:
+        emu.put_event(emu.user, timed(10, id="evt-1"))
+    assert excinfo.value.reason == "invalid"
+    master = emu.put_event(emu.user, weekly(id="series01"))
+    moved = emu.put_event(emu.user, timed(15, day=9, id="series01_20260309T090000Z"))
+    assert moved["recurringEventId"] == "series01"
+    assert moved["iCalUID"] == master["iCalUID"]
+    assert moved["originalStartTime"]["dateTime"] == "2026-03-09T10:00:00+01:00"
+    with pytest.raises(ApiError) as excinfo:
+        emu.put_event(emu.user, timed(11, id="other001", iCalUID=master["iCalUID"]))
+    assert excinfo.value.reason == "duplicate"
 
 
 # ----------------------------------------------------------------------------- faults

@@ -35,9 +35,10 @@ Choices where the documentation is silent
   ``showDeleted=false``, is 400 ``invalid`` naming the parameter.
 - Sync tokens are HMAC-signed ``(calendar, change number, epoch, singleEvents, showDeleted)``.
   Tampered or forged, another calendar's, expired (``expire_sync_tokens``), or used with a
-  different ``singleEvents``/``showDeleted`` than the listing that gave it: 410
-  ``fullSyncRequired``. Every ``events.list`` (also with ``timeMin``, ``q``...) ends with a
-  ``nextSyncToken``; ``events.instances`` never gives one. Tombstones are kept for ever.
+  different ``singleEvents`` than the listing that gave it: 410 ``fullSyncRequired`` (a
+  different ``showDeleted`` is harmless: incremental listings include deleted items anyway).
+  Every ``events.list`` (also with ``timeMin``, ``q``...) ends with a ``nextSyncToken``;
+  ``events.instances`` never gives one. Tombstones are kept for ever.
 - Pages: the first page snapshots the whole result and the change number; later pages are cut
   from the snapshot and the final ``nextSyncToken`` carries the first page's change number,
   so a change made between pages is returned by the next incremental listing. A page token
@@ -69,12 +70,16 @@ Choices where the documentation is silent
   (the extended properties guide), the two kinds AND-ed. More than 300 properties or 32 kB in
   all: 400 ``invalid``.
 - Inserting an ``iCalUID`` already used in the calendar (cancelled events too) is 409.
+- The test controls write as another client (the web UI, an invitation) and may set
+  ``organizer``/``creator``/``iCalUID``, but store only what Google could hold: ids are
+  base32hex, an exception's id is ``<master>_<stamp>``, an iCalUID belongs to one series;
+  otherwise they raise :class:`ApiError` as the API would answer.
 - A service account acting as itself may not add attendees (403
   ``forbiddenForServiceAccounts``); with ``sub`` (domain-wide delegation, allowed for every
   service account the emulator made) it acts as that user, who must exist.
-- Refresh tokens come from the authorization code exchange only when the consent asked for
-  ``access_type=offline`` (google-auth-oauthlib always does). Redirect URIs must be http on a
-  loopback host (any port), as for Google's "installed" clients.
+- The authorization code exchange always returns a refresh token (the clients are
+  "installed" apps, as in Google's desktop flow). Redirect URIs must be http on a loopback
+  host (any port), as for Google's "installed" clients.
 - Attendee copies: an event whose attendee is a calendar of the emulator is copied there with
   the same id; organizer writes are pushed to the copies (each keeps its own private
   properties); an attendee's copy shares only ``extendedProperties.shared`` and its own

@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -53,6 +53,7 @@ class Snapshot:
     fingerprint: str
     items: list[dict[str, Any]]
     sync: list[Any] | None  # payload of the nextSyncToken, None when the method has none
+    key: str = field(default_factory=lambda: secrets.token_urlsafe(12))
 
 
 class Pager:
@@ -89,14 +90,11 @@ class Pager:
         return body
 
     def _keep(self, snap: Snapshot) -> str:
-        for key, value in self._snapshots.items():
-            if value is snap:
-                return key
-        key = secrets.token_urlsafe(12)
-        self._snapshots[key] = snap
-        while len(self._snapshots) > _SNAPSHOTS:
-            self._snapshots.popitem(last=False)
-        return key
+        if snap.key not in self._snapshots:
+            self._snapshots[snap.key] = snap
+            while len(self._snapshots) > _SNAPSHOTS:
+                self._snapshots.popitem(last=False)
+        return snap.key
 
 
 def _envelope(calendar: Calendar) -> dict[str, Any]:
@@ -137,12 +135,13 @@ def _sync_seq(codec: TokenCodec, calendar: Calendar, q: ListQuery) -> int:
     payload = codec.decode(q.sync_token, "s")
     if payload is None or len(payload) != 6:
         raise full_sync_required()
-    _, calendar_id, seq, epoch, single_events, show_deleted = payload
-    same_query = single_events == q.single_events and show_deleted == bool(q.show_deleted)
+    # showDeleted is carried but not compared: an incremental listing includes deleted items
+    # whatever it says, so a difference changes nothing (singleEvents changes everything).
+    _, calendar_id, seq, epoch, single_events, _show_deleted = payload
     if (
         calendar_id != calendar.id
         or epoch != calendar.epoch
-        or not same_query
+        or single_events != q.single_events
         or seq > calendar.seq
     ):
         raise full_sync_required()

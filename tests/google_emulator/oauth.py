@@ -63,7 +63,6 @@ class _Code:
     redirect_uri: str
     challenge: str | None
     method: str
-    offline: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,10 +250,9 @@ class OAuth:
             _check_verifier(form.get("code_verifier"), code.challenge, code.method)
         answer = self._issue(code.grant)
         answer["scope"] = " ".join(code.grant.scopes)
-        if code.offline:
-            refresh = "1//" + secrets.token_urlsafe(64)
-            self.refresh_tokens[refresh] = code.grant
-            answer["refresh_token"] = refresh
+        refresh = "1//" + secrets.token_urlsafe(64)
+        self.refresh_tokens[refresh] = code.grant
+        answer["refresh_token"] = refresh
         return answer
 
     def _jwt_grant(self, form: dict[str, str]) -> dict[str, Any]:
@@ -354,10 +352,7 @@ class OAuth:
             Consent(client_id, scopes, redirect, state, query.get("access_type"), challenge)
         )
         code = "4/0" + secrets.token_urlsafe(48)
-        offline = query.get("access_type") == "offline"
-        self.codes[code] = _Code(
-            Grant(user, client_id, scopes), redirect, challenge, method, offline
-        )
+        self.codes[code] = _Code(Grant(user, client_id, scopes), redirect, challenge, method)
         params = {"code": code, "scope": " ".join(scopes)}
         if state is not None:
             params = {"state": state, **params}

@@ -36,7 +36,10 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet: tests read ``emu.requests`` instead."""
 
     def _read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
         return self.rfile.read(length) if length > 0 else b""
 
     def _answer(self) -> None:

@@ -21,6 +21,7 @@ from tests.google_emulator.events import (
     organizer_of,
     times_changed,
 )
+from tests.google_emulator.recurrence import parse_stamp
 from tests.google_emulator.resources import API_READ_ONLY, EVENT_ID, check_event, merge_patch
 from tests.google_emulator.store import Actor, Calendar, Entry, Store, WriteRecord, new_event_id
 from tests.google_emulator.times import format_stamp
@@ -246,10 +247,12 @@ def put_event(
     store: Store, calendar: Calendar, body: dict[str, Any], stamp: str | None = None
 ) -> dict[str, Any]:
     """Insert or replace ``body["id"]`` as another client would (the web UI, an invitation):
-    ``organizer``, ``creator``, ``iCalUID`` and, for an exception, ``recurringEventId`` and
-    ``originalStartTime`` may be given."""
+    ``organizer``, ``creator`` and ``iCalUID`` may be given. The id must be one Google could
+    have made: base32hex, or ``<master id>_<stamp>`` for an exception (whose
+    ``recurringEventId`` and ``originalStartTime`` then come from the series)."""
     checked = check_event(body)
     event_id = checked.get("id") or new_event_id()
+    _check_put_id(event_id, checked.get("recurringEventId"))
     found: Found | None = None
     if event_id in calendar.entries or "_" in event_id:
         try:
@@ -263,9 +266,11 @@ def put_event(
     sequence = checked.get("sequence")
     if not isinstance(sequence, int):
         sequence = _sequence(current, None, fields) if current else 0
+    uid = checked.get("iCalUID") or current.get("iCalUID") or f"{event_id}@google.com"
+    _check_put_uid(calendar, uid, event_id)
     ident = Identity(
         id=event_id,
-        ical_uid=checked.get("iCalUID") or current.get("iCalUID") or f"{event_id}@google.com",
+        ical_uid=uid,
         created=current.get("created", now),
         creator=checked.get("creator") or current.get("creator") or owner,
         organizer=checked.get("organizer") or current.get("organizer") or organizer_of(calendar),
@@ -275,3 +280,23 @@ def put_event(
     )
     entry = build_entry(store, calendar, fields, ident, current or None, stamp)
     return _commit(store, calendar, entry)
+
+
+def _check_put_id(event_id: str, recurring_event_id: object) -> None:
+    master, sep, stamp = event_id.rpartition("_")
+    if sep and EVENT_ID.fullmatch(master) and parse_stamp(stamp) is not None:
+        if recurring_event_id not in (None, master):
+            raise invalid("recurringEventId does not match the instance id.")
+        return
+    if recurring_event_id is not None:
+        raise invalid("An exception's id is <recurringEventId>_<original start stamp>.")
+    if not EVENT_ID.fullmatch(event_id):
+        raise invalid("Invalid resource id value.")
+
+
+def _check_put_uid(calendar: Calendar, uid: str, event_id: str) -> None:
+    """An iCalUID is shared only by a series' master and its exceptions."""
+    series = event_id.rpartition("_")[0] or event_id
+    for other in calendar.ical.get(uid, set()):
+        if (other.rpartition("_")[0] or other) != series:
+            raise duplicate()
