@@ -8,6 +8,7 @@ import re
 import ssl
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -352,6 +353,19 @@ def test_instances_honour_the_window_and_original_start(svc: Any) -> None:
         .execute()["items"]
     )
     assert [i["id"][-16:] for i in one] == ["20260316T090000Z"]
+
+
+def test_updating_an_instance_replaces_only_that_occurrence(svc: Any) -> None:
+    master = svc.events().insert(calendarId="primary", body=weekly()).execute()
+    second = f"{master['id']}_20260309T090000Z"
+    body = {**timed(8, day=9), "summary": "early"}
+    exception = svc.events().update(calendarId="primary", eventId=second, body=body).execute()
+    assert exception["id"] == second
+    assert exception["recurringEventId"] == master["id"]
+    again = svc.events().get(calendarId="primary", eventId=second).execute()
+    assert again == exception
+    untouched = svc.events().get(calendarId="primary", eventId=master["id"]).execute()
+    assert untouched["summary"] == "weekly"
 
 
 # ----------------------------------------------------------------------------- writes
@@ -759,6 +773,15 @@ def test_refresh_token_grant_and_a_401_with_an_expired_token(
         ("GET", "/calendar/v3/users/me/calendarList", 200),
     ]
     assert emu.requests[0].body["grant_type"] == "refresh_token"
+
+
+def test_access_tokens_expire_on_the_emulator_clock(emu: GoogleCalendarEmulator, svc: Any) -> None:
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    emu.clock = lambda: start
+    svc.calendarList().list().execute()
+    emu.clock = lambda: start + timedelta(seconds=3600)
+    svc.calendarList().list().execute()
+    assert [r.status for r in emu.requests] == [200, 200, 401, 200, 200]
 
 
 def test_a_revoked_refresh_token_is_invalid_grant(emu: GoogleCalendarEmulator, svc: Any) -> None:

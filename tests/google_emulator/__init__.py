@@ -10,8 +10,17 @@ google-api-python-client talks to it::
                         client_options={"api_endpoint": emu.endpoint})
 
 Behaviour follows the documentation (the events reference in the discovery document bundled
-with google-api-python-client, the sync, errors, versioning and extended-properties guides,
-``/work/shared/docs/providers.md`` section A), not any connector's expectations.
+with google-api-python-client; Google's sync, errors, versioning and extended-properties
+guides; the project's provider notes, ``providers.md`` section A), not any connector's
+expectations.
+
+Test controls besides the API: ``add_calendar``/``add_user``, ``put_event``/``patch_event``/
+``delete_event`` (another client's writes), ``bulk_load``, ``event``/``events``,
+``expire_sync_tokens``, ``inject``, ``requests``/``clear_requests``, ``writes``, ``consents``,
+``authorized_user_info``/``client_secrets``/``service_account_info``,
+``expire_access_tokens``/``revoke_refresh_tokens``, ``auth_required``, ``page_size_cap``,
+``expansion_limit``, ``clock`` (a callable giving the time; tokens and timestamps use it) and
+``internal_errors`` (tracebacks of emulator bugs, answered as 500s).
 
 What is emulated
 ----------------

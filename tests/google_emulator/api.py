@@ -10,7 +10,7 @@ from tests.google_emulator.errors import ApiError, insufficient_scopes, invalid_
 from tests.google_emulator.events import find
 from tests.google_emulator.listing import Pager
 from tests.google_emulator.query import Query, single
-from tests.google_emulator.store import Actor, Store
+from tests.google_emulator.store import Actor, Calendar, Store
 from tests.google_emulator.times import zone
 
 __all__ = ["ApiAnswer", "ApiRequest", "Context", "handle", "schema_for"]
@@ -134,7 +134,7 @@ def _calendars(ctx: Context, request: ApiRequest) -> ApiAnswer:
     raise not_found()
 
 
-def _events(ctx: Context, request: ApiRequest, calendar: Any) -> ApiAnswer:
+def _events(ctx: Context, request: ApiRequest, calendar: Calendar) -> ApiAnswer:
     seg, method, store = request.segments, request.method, ctx.store
     read = method == "GET"
     _need(request, _READ_EVENTS if read else _WRITE_EVENTS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.google_emulator.errors import ApiError, full_sync_required, invalid, not_found, required
+from tests.google_emulator.errors import ApiError, full_sync_required, invalid, required
 from tests.google_emulator.query import Query, parse_bool, single
 from tests.google_emulator.store import Actor, Calendar, Store
 from tests.google_emulator.times import zone
@@ -13,6 +13,7 @@ from tests.google_emulator.tokens import TokenCodec
 __all__ = [
     "calendar_resource",
     "delete_calendar",
+    "entry_of",
     "insert_calendar",
     "list_calendars",
     "list_entry",
@@ -107,7 +108,4 @@ def delete_calendar(store: Store, calendar: Calendar) -> None:
 
 def entry_of(store: Store, actor: Actor, calendar_id: str) -> dict[str, Any]:
     """``calendarList.get``."""
-    calendar = store.resolve(actor, calendar_id)
-    if calendar is None:
-        raise not_found()
-    return list_entry(calendar)
+    return list_entry(store.resolve(actor, calendar_id))

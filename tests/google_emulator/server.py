@@ -106,7 +106,7 @@ class Server(ThreadingHTTPServer):
         """Serve in a daemon thread."""
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+                target=self.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
             )
             self._thread.start()
 
