@@ -184,9 +184,9 @@ class OutlookConnector(Connector):
         }
         window = (state.start, state.end)
         found = self.lister.complete(changed, known, state.calendar, window)
-        removed = self._removed_ids(delta.removed(), known, set(found.objects))
+        removed, vanished = self._removed_ids(delta.removed(), known, set(found.objects))
         found.merge(self.lister.check_removed(removed, known))
-        gone = {href for href in found.gone if href in known}
+        gone = {href for href in found.gone | vanished if href in known}
         for href in gone:
             self.names.forget(href)
         return Delta(
@@ -197,28 +197,36 @@ class OutlookConnector(Connector):
             failures=list(found.failures.values()),
         )
 
-    def _removed_ids(self, ids: list[str], known: Mapping[str, str], listed: set[str]) -> list[str]:
-        """The removed ids of items the core holds (and this round did not list anew)."""
+    def _removed_ids(
+        self, ids: list[str], known: Mapping[str, str], listed: set[str]
+    ) -> tuple[list[str], set[str]]:
+        """The removed ids of items the core holds (and this round did not list anew), and
+        the created events the core holds that a lookup no longer finds."""
+        vanished: set[str] = set()
         if any(not self._holds(known, i) for i in ids) and not self.names.resolved:
-            self._resolve_created(known)
-        return [
+            vanished = self._resolve_created(known)
+        held = [
             identifier
             for identifier in ids
             if self._holds(known, identifier) and self.names.href_of_id(identifier) not in listed
         ]
+        return held, vanished
 
     def _holds(self, known: Mapping[str, str], identifier: str) -> bool:
         return self.names.href_of_id(identifier) in known
 
-    def _resolve_created(self, known: Mapping[str, str]) -> None:
-        """After a restart, find the ids of the created events the core knows (an @removed
-        id may be one of them); those no longer found are looked for no further."""
+    def _resolve_created(self, known: Mapping[str, str]) -> set[str]:
+        """After a restart, find the ids of the created events the core holds (a removed id
+        may be one of them); the hrefs no longer found are gone."""
         wanted = [h for h in known if self.names.id_of(h) is None and not could_be_id(h)]
-        calendar_id = self.finder.id(may_create=False)
-        for href in wanted:
-            for item in self.graph.find(calendar_id, href):
-                self.names.note(item)
         self.names.resolved = True
+        if not wanted:
+            return set()
+        found = self.graph.find_many(self.finder.id(may_create=False), wanted)
+        for items in found.values():
+            for item in items:
+                self.names.note(item)
+        return {href for href in wanted if self.names.id_of(href) is None}
 
     def _fingerprint(self) -> str:
         return fingerprint(

@@ -108,6 +108,7 @@ class Graph:
 
     def page(self, operation: str, url: str) -> tuple[list[dict[str, Any]], str | None, str | None]:
         """One page of a listing: its items, the next link and the delta link."""
+        self._link(url, operation)  # a stored link is checked like a followed one
         prefer = f"{PREFER}, odata.maxpagesize={self.page_size}"
         reply = self.session.request(operation, "GET", url, headers={"Prefer": prefer})
         page = self._object(reply, "a listing page")
@@ -154,6 +155,18 @@ class Graph:
         """The events syncd created at ``href``."""
         url = self.session.url(self.find_path(calendar_id, href))
         return list(self.pages("find", url))
+
+    def find_many(self, calendar_id: str, hrefs: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """:meth:`find` for many hrefs in JSON batches (first page of each: one event per
+        href is expected)."""
+        calls = [Call(str(n), "GET", self.find_path(calendar_id, h)) for n, h in enumerate(hrefs)]
+        found: dict[str, list[dict[str, Any]]] = {}
+        for call_id, reply in self.session.batch("find", calls).items():
+            href = hrefs[int(call_id)]
+            self.session.check("find", reply, f"the lookup of {href}")
+            page = self._object(reply, f"the lookup of {href}")
+            found[href] = list(self._values(page, f"the lookup of {href}"))
+        return found
 
     def create_event(self, calendar_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """POST an event into a calendar; the stored event."""
