@@ -876,6 +876,16 @@ def test_service_account_with_subject_acts_for_the_user(emu: GoogleCalendarEmula
     assert status_and_reason(excinfo) == (403, "forbiddenForServiceAccounts")
 
 
+def test_a_self_signed_service_account_jwt_is_a_bearer_token(emu: GoogleCalendarEmulator) -> None:
+    info = emu.service_account_info(email="robot@syncd-test.iam.gserviceaccount.com")
+    creds = service_account.Credentials.from_service_account_info(
+        info, scopes=[SCOPE_CALENDAR], always_use_jwt_access=True
+    )
+    primary = service_for(emu, creds).calendars().get(calendarId="primary").execute()
+    assert primary["id"] == "robot@syncd-test.iam.gserviceaccount.com"
+    assert not [r for r in emu.requests if r.path == "/token"]
+
+
 def test_a_subject_that_is_no_user_is_refused(emu: GoogleCalendarEmulator) -> None:
     creds = service_account.Credentials.from_service_account_info(
         emu.service_account_info(), scopes=[SCOPE_CALENDAR], subject="nobody@example.com"
