@@ -475,13 +475,18 @@ def test_send_updates_is_recorded_for_each_write(emu: GoogleCalendarEmulator, sv
     ]
 
 
+FIELDS = "nextSyncToken,items(id,start(dateTime),extendedProperties/private)"
+
+
 def test_fields_returns_only_what_was_asked(emu: GoogleCalendarEmulator, svc: Any) -> None:
     emu.bulk_load(emu.user, [timed(10, extendedProperties={"private": {"k": "v"}})])
+    svc.events().list(calendarId="primary").execute()
+    emu.clear_requests()
     page = (
         svc.events()
         .list(
             calendarId="primary",
-            fields="nextSyncToken,items(id,start(dateTime),extendedProperties/private)",
+            fields=FIELDS,
         )
         .execute()
     )
@@ -490,6 +495,10 @@ def test_fields_returns_only_what_was_asked(emu: GoogleCalendarEmulator, svc: An
     assert set(item) == {"id", "start", "extendedProperties"}
     assert item["start"] == {"dateTime": "2026-03-02T10:00:00Z"}
     assert item["extendedProperties"] == {"private": {"k": "v"}}
+    svc.events().list(calendarId="primary").execute()
+    partial, full = emu.requests
+    assert partial.query["fields"] == [FIELDS]
+    assert partial.bytes_out < full.bytes_out
     with pytest.raises(HttpError) as excinfo:
         svc.events().list(calendarId="primary", fields="items(nosuchfield)").execute()
     assert status_and_reason(excinfo) == (400, "invalidParameter")

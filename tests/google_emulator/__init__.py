@@ -78,6 +78,9 @@ Choices where the documentation is silent
 - ``privateExtendedProperty``/``sharedExtendedProperty``: constraints of one kind are OR-ed
   (the extended properties guide), the two kinds AND-ed. More than 300 properties or 32 kB in
   all: 400 ``invalid``.
+- An event made on a secondary calendar has that calendar as its organizer (email = the
+  calendar id, ``displayName`` = its summary), the caller as its creator, as Google does.
+  A deleted calendar is gone (404) with its events; its sync tokens are 410 if it comes back.
 - Inserting an ``iCalUID`` already used in the calendar (cancelled events too) is 409.
 - The test controls write as another client (the web UI, an invitation) and may set
   ``organizer``/``creator``/``iCalUID``, but store only what Google could hold: ids are

@@ -16,7 +16,7 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -370,8 +370,3 @@ def _check_verifier(verifier: str | None, challenge: str, method: str) -> None:
         computed = verifier
     if not secrets.compare_digest(computed, challenge):
         raise OAuthError(400, "invalid_grant", "Invalid code verifier.")
-
-
-def utc_now() -> datetime:
-    """The real time, in UTC (the emulator's default clock)."""
-    return datetime.now(UTC)
