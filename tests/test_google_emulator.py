@@ -188,6 +188,21 @@ def test_sync_token_of_another_calendar_or_query_is_410(
         assert status_and_reason(excinfo) == (410, "fullSyncRequired")
 
 
+def test_a_calendar_made_again_does_not_take_old_sync_tokens(
+    emu: GoogleCalendarEmulator, svc: Any
+) -> None:
+    made = svc.calendars().insert(body={"summary": "Notes"}).execute()
+    _, token = full_sync(svc, calendar_id=made["id"])
+    svc.calendars().delete(calendarId=made["id"]).execute()
+    with pytest.raises(HttpError) as excinfo:
+        svc.events().list(calendarId=made["id"], syncToken=token).execute()
+    assert excinfo.value.status_code == 404
+    emu.add_calendar("Notes", calendar_id=made["id"])
+    with pytest.raises(HttpError) as excinfo:
+        svc.events().list(calendarId=made["id"], syncToken=token).execute()
+    assert status_and_reason(excinfo) == (410, "fullSyncRequired")
+
+
 @pytest.mark.parametrize(
     "param",
     [

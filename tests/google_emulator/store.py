@@ -82,7 +82,8 @@ class Calendar:
     children: dict[str, set[str]] = field(default_factory=dict)  # master id -> exception ids
     ical: dict[str, set[str]] = field(default_factory=dict)  # iCalUID -> ids
     seq: int = 0
-    epoch: int = 0
+    # Sync tokens carry it: expiring them bumps it, a calendar made again starts elsewhere.
+    epoch: int = field(default_factory=lambda: secrets.randbelow(2**31))
     list_seq: int = 0
     updated: str = "1970-01-01T00:00:00.000Z"
     deleted: bool = False
