@@ -1,0 +1,123 @@
+"""One test certificate authority and an HTTPS server base for the test servers.
+
+The CA is made once per process (``trustme`` keeps its key in memory). Servers present a
+certificate for ``127.0.0.1`` and ``localhost`` signed by it; clients trust it through the PEM
+file :func:`ca_file` writes (a connector's ``ca_file`` option, MSAL's ``verify=``, requests'
+``verify=``).
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+import ssl
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import trustme
+
+__all__ = ["HTTPSServer", "ca_file", "server_context", "test_ca"]
+
+
+_lock = threading.Lock()
+_ca: list[trustme.CA] = []
+
+
+def test_ca() -> trustme.CA:
+    """The process-wide test CA."""
+    with _lock:  # two threads starting servers at once must still share one CA
+        if not _ca:
+            _ca.append(trustme.CA())
+        return _ca[0]
+
+
+# Imported into a test module, the name would otherwise be collected as a test.
+test_ca.__test__ = False  # type: ignore[attr-defined]
+
+
+@functools.cache
+def _leaf(host: str) -> trustme.LeafCert:
+    names = list(dict.fromkeys([host, "127.0.0.1", "localhost"]))
+    return test_ca().issue_cert(*names)
+
+
+def server_context(host: str = "127.0.0.1") -> ssl.SSLContext:
+    """A server-side TLS context with a certificate for ``host``, 127.0.0.1 and localhost."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    _leaf(host).configure_cert(context)
+    return context
+
+
+def ca_file(folder: Path) -> Path:
+    """Write the CA certificate as PEM into ``folder`` and return the file's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "test-ca.pem"
+    path.write_bytes(test_ca().cert_pem.bytes())
+    return path
+
+
+class HTTPSServer(ThreadingHTTPServer):
+    """A threaded HTTPS server on 127.0.0.1 and a free port, run from a background thread.
+
+    The TLS handshake happens in each connection's own thread, so one stalled client cannot
+    hold up the others.
+    """
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(
+        self, handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext | None = None
+    ) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+        self.context = context or server_context()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on."""
+        return int(self.server_address[1])
+
+    def get_request(self) -> tuple[Any, Any]:
+        """Accept a connection and wrap it for TLS without handshaking yet."""
+        sock, address = super().get_request()
+        # Headers and body go out in separate writes: without this, Nagle's algorithm and the
+        # client's delayed ACK add about 40 ms to every answer.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return self.context.wrap_socket(
+            sock, server_side=True, do_handshake_on_connect=False
+        ), address
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Handshake in the connection's thread, then serve it."""
+        try:
+            request.settimeout(10)
+            request.do_handshake()
+        except (OSError, ssl.SSLError):
+            return
+        super().finish_request(request, client_address)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Print a handler's traceback, but not for connections the client dropped."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError, ssl.SSLError)):
+            return
+        super().handle_error(request, client_address)
+
+    def start(self) -> None:
+        """Serve from a daemon thread."""
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the listening socket."""
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join()
+            self._thread = None
+        self.server_close()
