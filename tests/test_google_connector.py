@@ -709,3 +709,12 @@ def test_a_token_file_open_to_others_is_refused(tmp_path: Path, token_file: Path
     with pytest.raises(AuthError, match="chmod 600"):
         connector.get("ev0001")
     assert os.stat(token_file).st_mode & 0o777 == 0o644  # never repaired behind one's back
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=300))
+def test_long_text_is_folded_within_75_octets_and_unfolds_back(text: str) -> None:
+    """Folding never splits a character and iCalendar readers get the same text back."""
+    data = to_ical(Series(single(description=text or "x")))
+    assert all(len(line) <= 75 for line in data.split(b"\r\n"))
+    vevent = Calendar.from_ical(data).walk("VEVENT")[0]
+    assert str(vevent["DESCRIPTION"]) == (text or "x").replace("\r\n", "\n").replace("\r", "\n")

@@ -55,8 +55,8 @@ class CalendarFinder:
             return self._found
 
     def _lookup(self, wanted: str) -> str | None:
-        service = self.session.service
-        request = service.calendarList().list(
+        calendars = self.session.resource("calendarList")
+        request = calendars.list(
             fields="nextPageToken,items(id,summary,accessRole)", maxResults=250
         )
         for _ in range(_MAX_PAGES):
@@ -66,13 +66,13 @@ class CalendarFinder:
                     found = entry.get("id")
                     if isinstance(found, str) and found:
                         return found
-            request = service.calendarList().list_next(request, page)
+            request = calendars.list_next(request, page)
             if request is None:
                 return None
         raise ConnectorError(self.name, "the calendar list does not end")
 
     def _make(self, wanted: str) -> str:
-        request = self.session.service.calendars().insert(body={"summary": wanted}, fields="id")
+        request = self.session.resource("calendars").insert(body={"summary": wanted}, fields="id")
         made = self.session.execute("calendar", request, "calendars.insert")
         found = made.get("id") if isinstance(made, Mapping) else None
         if not isinstance(found, str) or not found:

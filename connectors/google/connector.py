@@ -205,7 +205,7 @@ class GoogleConnector(Connector):
 
     def _patch(self, calendar: str, item: Item, body: dict[str, Any]) -> Item:
         event = str(item.get("id"))
-        request = self.session.service.events().patch(
+        request = self.session.events.patch(
             calendarId=calendar, eventId=event, body=body, sendUpdates="none", fields=ITEM_FIELDS
         )
         request.headers["If-Match"] = str(item.get("etag") or "")
@@ -221,7 +221,7 @@ class GoogleConnector(Connector):
         wanted = self._wanted(href, data)
         if len(wanted) != 1 or wanted[0].rid is not None:
             raise ConnectorError(self.name, f"{href}: only a single event can be created")
-        request = self.session.service.events().insert(
+        request = self.session.events.insert(
             calendarId=calendar,
             body=insert_body(event, wanted[0]),
             sendUpdates="none",
@@ -243,9 +243,7 @@ class GoogleConnector(Connector):
             if object_etag(series) != etag:
                 raise Conflict(self.name, f"{href} changed since it was read")
             item_etag = str(series.master.get("etag") or "")
-        request = self.session.service.events().delete(
-            calendarId=calendar, eventId=event, sendUpdates="none"
-        )
+        request = self.session.events.delete(calendarId=calendar, eventId=event, sendUpdates="none")
         request.headers["If-Match"] = item_etag
         self.session.execute("delete", request, f"events.delete {event}")
 
@@ -258,9 +256,7 @@ class GoogleConnector(Connector):
             if not self.options.create:
                 raise
             return f"no calendar called {self.options.calendar!r} yet: the first cycle makes it"
-        request = self.session.service.events().list(
-            calendarId=calendar, maxResults=1, fields="summary"
-        )
+        request = self.session.events.list(calendarId=calendar, maxResults=1, fields="summary")
         found = self.session.execute("list", request, "events.list")
         summary = found.get("summary") if isinstance(found, Mapping) else None
         return f"reachable, calendar {summary or calendar!r}"

@@ -66,7 +66,7 @@ class Reader:
 
     @property
     def _events(self) -> Any:
-        return self.session.service.events()
+        return self.session.events
 
     # --- listings -------------------------------------------------------------------------
 

@@ -401,17 +401,19 @@ def _days(duration: timedelta) -> timedelta:
 
 def _fold(line: str, limit: int = 75) -> str:
     """One content line, folded at 75 octets without splitting a character, CRLF-ended."""
-    pieces: list[str] = []
-    current, size = "", 0
-    for char in line:
-        width = len(char.encode("utf-8"))
-        if size + width > limit:
-            pieces.append(current)
-            current, size = " ", 1
-        current += char
-        size += width
-    pieces.append(current)
-    return "".join(piece + "\r\n" for piece in pieces)
+    raw = line.encode("utf-8")
+    if len(raw) <= limit:
+        return line + "\r\n"
+    pieces: list[bytes] = []
+    start, room = 0, limit
+    while len(raw) - start > room:
+        end = start + room
+        while raw[end] & 0xC0 == 0x80:  # never cut inside a UTF-8 sequence
+            end -= 1
+        pieces.append(raw[start:end])
+        start, room = end, limit - 1  # continuation lines begin with a space
+    pieces.append(raw[start:])
+    return (b"\r\n ".join(pieces) + b"\r\n").decode("utf-8")
 
 
 def group(items: Iterable[Item]) -> tuple[dict[str, Item], dict[str, list[Item]]]:
