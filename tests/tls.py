@@ -8,6 +8,7 @@ file :func:`ca_file` writes (a connector's ``ca_file`` option, MSAL's ``verify=`
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import socket
 import ssl
@@ -19,7 +20,7 @@ from typing import Any
 
 import trustme
 
-__all__ = ["HTTPSServer", "ca_file", "server_context", "test_ca"]
+__all__ = ["HTTPSServer", "HTTPSService", "ca_file", "server_context", "test_ca"]
 
 
 _lock = threading.Lock()
@@ -61,21 +62,28 @@ def ca_file(folder: Path) -> Path:
 
 
 class HTTPSServer(ThreadingHTTPServer):
-    """A threaded HTTPS server on 127.0.0.1 and a free port, run from a background thread.
+    """A threaded HTTPS server on 127.0.0.1; handlers reach their emulator as ``server.owner``.
 
     The TLS handshake happens in each connection's own thread, so one stalled client cannot
-    hold up the others.
+    hold up the others. Open connections are tracked so that stopping can drop them.
     """
 
     daemon_threads = True
     block_on_close = False
 
     def __init__(
-        self, handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext | None = None
+        self,
+        handler: type[BaseHTTPRequestHandler],
+        context: ssl.SSLContext,
+        *,
+        owner: Any = None,
+        port: int = 0,
     ) -> None:
-        super().__init__(("127.0.0.1", 0), handler)
-        self.context = context or server_context()
-        self._thread: threading.Thread | None = None
+        self.context = context
+        self.owner = owner
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(("127.0.0.1", port), handler)
 
     @property
     def port(self) -> int:
@@ -88,18 +96,22 @@ class HTTPSServer(ThreadingHTTPServer):
         # Headers and body go out in separate writes: without this, Nagle's algorithm and the
         # client's delayed ACK add about 40 ms to every answer.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return self.context.wrap_socket(
-            sock, server_side=True, do_handshake_on_connect=False
-        ), address
+        wrapped = self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return wrapped, address
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         """Handshake in the connection's thread, then serve it."""
+        with self._connections_lock:
+            self._connections.add(request)
         try:
             request.settimeout(10)
             request.do_handshake()
+            super().finish_request(request, client_address)
         except (OSError, ssl.SSLError):
             return
-        super().finish_request(request, client_address)
+        finally:
+            with self._connections_lock:
+                self._connections.discard(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Print a handler's traceback, but not for connections the client dropped."""
@@ -107,17 +119,55 @@ class HTTPSServer(ThreadingHTTPServer):
             return
         super().handle_error(request, client_address)
 
+    def drop_connections(self) -> None:
+        """Cut every open connection (kept-alive ones too)."""
+        with self._connections_lock:
+            open_now = list(self._connections)
+        for sock in open_now:
+            with contextlib.suppress(OSError):
+                # The plain socket's shutdown: the TLS object stays for the thread reading it.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class HTTPSService:
+    """An :class:`HTTPSServer` served from a daemon thread; it can stop and start again.
+
+    ``stop()`` closes the listening socket and cuts open connections (a client's kept-alive
+    connection does not outlive the server); ``start()`` after it serves again on the same port,
+    which is how a test plays an outage.
+    """
+
+    def __init__(
+        self, handler: type[BaseHTTPRequestHandler], context: ssl.SSLContext | None, owner: Any
+    ) -> None:
+        self._handler = handler
+        self._context = context or server_context()
+        self._owner = owner
+        self._server: HTTPSServer | None = HTTPSServer(handler, self._context, owner=owner)
+        self.port = self._server.port
+        self._thread: threading.Thread | None = None
+
     def start(self) -> None:
-        """Serve from a daemon thread."""
+        """Serve (again) from a daemon thread."""
+        if self._thread is not None:
+            return
+        if self._server is None:
+            self._server = HTTPSServer(
+                self._handler, self._context, owner=self._owner, port=self.port
+            )
         self._thread = threading.Thread(
-            target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop serving and close the listening socket."""
+        """Stop serving, close the port and cut open connections."""
+        server, self._server = self._server, None
+        if server is None:
+            return
         if self._thread is not None:
-            self.shutdown()
+            server.shutdown()
             self._thread.join()
             self._thread = None
-        self.server_close()
+        server.drop_connections()
+        server.server_close()

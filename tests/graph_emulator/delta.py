@@ -84,6 +84,16 @@ class DeltaState:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
+    def add_replays(self, times: int) -> None:
+        """The next ``times`` pages served lead back to themselves (each is served twice)."""
+        with self._lock:
+            self.replays += times
+
+    def add_empty_pages(self, times: int) -> None:
+        """The next ``times`` pages served are empty, with a nextLink to the real one."""
+        with self._lock:
+            self.empty_pages += times
+
     def expire(self) -> None:
         """Every delta and skip token issued so far becomes unknown (410)."""
         with self._lock:

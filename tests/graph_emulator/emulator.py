@@ -14,7 +14,7 @@ from tests.graph_emulator.render import View, render
 from tests.graph_emulator.routes import Api
 from tests.graph_emulator.server import FAULTS, Dispatcher, Fault, Handler, Recorded
 from tests.graph_emulator.store import Mailbox, Store
-from tests.tls import HTTPSServer
+from tests.tls import HTTPSService
 
 if TYPE_CHECKING:
     from tests.identity_provider import IdentityProvider
@@ -49,8 +49,7 @@ class GraphEmulator:
         self.throttle_retry_after = 1
         self.api = Api(self.store, self.deltas, lambda: self.base, lambda: self.page_size_cap)
         self.dispatcher = Dispatcher(self)
-        self._server = HTTPSServer(Handler, ssl_context)
-        self._server.emulator = self  # type: ignore[attr-defined]
+        self._server = HTTPSService(Handler, ssl_context, self)
         self._bulk_lock = threading.Lock()
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -61,12 +60,12 @@ class GraphEmulator:
         return f"https://127.0.0.1:{self._server.port}/v1.0"
 
     def start(self) -> GraphEmulator:
-        """Serve from a background thread."""
+        """Serve from a background thread (again, on the same port, after :meth:`stop`)."""
         self._server.start()
         return self
 
     def stop(self) -> None:
-        """Stop serving."""
+        """Stop serving: the port closes and open connections are cut (state is kept)."""
         self._server.stop()
 
     def __enter__(self) -> GraphEmulator:
@@ -178,13 +177,11 @@ class GraphEmulator:
 
     def replay_next_page(self, times: int = 1) -> None:
         """The next delta page served comes again: its link leads back to the same page."""
-        with self.deltas._lock:
-            self.deltas.replays += times
+        self.deltas.add_replays(times)
 
     def empty_next_page(self, times: int = 1) -> None:
         """The next delta page served is empty, with a nextLink to the real one."""
-        with self.deltas._lock:
-            self.deltas.empty_pages += times
+        self.deltas.add_empty_pages(times)
 
     def inject(
         self,

@@ -19,7 +19,7 @@ import hashlib
 import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.graph_emulator.recurrence import Recurrence
@@ -234,11 +234,6 @@ class Instance:
     def source(self) -> Item:
         """The item whose properties the instance shows."""
         return self.exception or self.item
-
-
-def local_midnight(day: date, zone_name: str) -> datetime:
-    """Midnight of ``day`` in ``zone_name``, in UTC."""
-    return datetime.combine(day, time(0), tzinfo=zone(zone_name)).astimezone(UTC)
 
 
 def sort_key(instance: Instance) -> tuple[datetime, str]:

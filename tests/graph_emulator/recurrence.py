@@ -187,6 +187,8 @@ def _choice(value: object, allowed: tuple[str, ...], field: str) -> str:
 
 
 def _int(value: object, field: str, low: int, high: int) -> int:
+    if value is None:
+        raise bad_request(f"'{field}' is required for this recurrence.")
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise bad_request(f"'{field}' must be a whole number from {low} to {high}, not {value!r}.")
     return value
@@ -217,6 +219,8 @@ def _month(pattern: dict[str, Any], kind: str) -> int:
 def _end_date(range_: dict[str, Any], kind: str) -> date | None:
     if kind != "endDate":
         return None
+    if range_.get("endDate") is None:
+        raise bad_request("'recurrence.range.endDate' is required for an endDate range.")
     return parse_date(range_.get("endDate"), "recurrence.range.endDate")
 
 

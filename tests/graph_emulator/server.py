@@ -13,6 +13,7 @@ import socket
 import struct
 import threading
 import time
+import traceback
 import urllib.parse
 import uuid
 from collections.abc import Iterator
@@ -127,7 +128,11 @@ class Dispatcher:
     def run(self, raw: Raw, *, principal: str | None = None, batch: bool = False) -> Reply:
         """Serve one request; raises :class:`Reset` for a connection reset."""
         record = Recorded(
-            raw.method, "/v1.0" + raw.path, dict(raw.query), dict(raw.headers), batch=batch
+            raw.method,
+            "/v1.0" + urllib.parse.unquote(raw.path),
+            dict(raw.query),
+            dict(raw.headers),
+            batch=batch,
         )
         with self._record_lock:
             self.emulator.requests.append(record)
@@ -149,6 +154,11 @@ class Dispatcher:
             reply = self._serve(call, record.user, batch)
         except GraphError as error:
             reply = Reply(error.status, error.body(), dict(error.headers))
+        except Reset:
+            raise
+        except Exception as error:  # the emulator's own bug: say so, never hang the client
+            traceback.print_exc()
+            reply = Reply(500, GraphError(500, "EmulatorBug", repr(error)).body())
         record.status = reply.status
         return reply
 
@@ -303,7 +313,7 @@ class Handler(BaseHTTPRequestHandler):
                 raw.body = json.loads(raw_body)
             except ValueError:
                 raw.body_error = True
-        emulator: GraphEmulator = self.server.emulator  # type: ignore[attr-defined]
+        emulator: GraphEmulator = self.server.owner  # type: ignore[attr-defined]
         try:
             reply = emulator.dispatcher.run(raw)
         except Reset:

@@ -6,8 +6,7 @@ Zone names may be IANA names or the Windows names Outlook uses (a table of the c
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta, tzinfo
-from typing import Any
+from datetime import UTC, date, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tests.graph_emulator.errors import GraphError, bad_request, body_read
@@ -147,18 +146,3 @@ def format_stamp(value: datetime) -> str:
 def format_utc(value: datetime) -> str:
     """``2026-12-01T10:00:00Z`` (``originalStart``, Edm.DateTimeOffset)."""
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def to_zone(value: datetime, zone_info: tzinfo) -> datetime:
-    """``value`` (aware) as wall time in ``zone_info``."""
-    return value.astimezone(zone_info)
-
-
-def day_span(start: datetime, end: datetime) -> timedelta:
-    """The wall-clock length between two aware times of the same zone."""
-    return end.replace(tzinfo=None) - start.replace(tzinfo=None)
-
-
-def render_dtz(value: Any, zone_name: str) -> dict[str, str]:
-    """``{"dateTime", "timeZone"}`` for an aware ``value`` shown in ``zone_name``."""
-    return {"dateTime": format_local(value.astimezone(zone(zone_name))), "timeZone": zone_name}

@@ -39,7 +39,7 @@ class Handler(BaseHTTPRequestHandler):
     @property
     def idp(self) -> IdentityProvider:
         """The provider this server belongs to."""
-        return self.server.idp  # type: ignore[attr-defined,no-any-return]
+        return self.server.owner  # type: ignore[attr-defined,no-any-return]
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests read ``IdentityProvider.requests`` instead."""

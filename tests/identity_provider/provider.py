@@ -13,7 +13,7 @@ from tests.identity_provider.directory import GENERIC_TENANTS, App, DeviceCode, 
 from tests.identity_provider.errors import OAuthError
 from tests.identity_provider.grants import grant
 from tests.identity_provider.handler import Handler
-from tests.tls import HTTPSServer
+from tests.tls import HTTPSService
 
 __all__ = ["IdentityProvider"]
 
@@ -42,8 +42,7 @@ class IdentityProvider:
         self.token_requests: list[dict[str, str]] = []
         self.requests: list[tuple[str, str]] = []
         self._directory = Directory(tenant, lambda: self.base, access_token_lifetime)
-        self._server = HTTPSServer(Handler, ssl_context)
-        self._server.idp = self  # type: ignore[attr-defined]
+        self._server = HTTPSService(Handler, ssl_context, self)
 
     # -- lifecycle ---------------------------------------------------------------------
 
