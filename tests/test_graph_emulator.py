@@ -320,6 +320,65 @@ def test_event_shape_and_timezone_preference(emu: GraphEmulator, ca: str) -> Non
     assert s.get(f"{emu.base}/me/events/{lowered}").status_code == 404
 
 
+def test_all_day_events_keep_their_dates_and_bodies_convert(emu: GraphEmulator, ca: str) -> None:
+    """An all-day event shows its own dates in any zone; text bodies on request; IdType echoed."""
+    s = session(ca)
+    day = {
+        "subject": "Holiday",
+        "isAllDay": True,
+        "start": {"dateTime": "2026-12-24T00:00:00", "timeZone": "Tokyo Standard Time"},
+        "end": {"dateTime": "2026-12-25T00:00:00", "timeZone": "Tokyo Standard Time"},
+        "body": {"contentType": "html", "content": "<p>Closed &amp; quiet</p>"},
+    }
+    made = s.post(f"{emu.base}/me/events", json=day).json()
+    prefer = 'outlook.timezone="Pacific Standard Time", outlook.body-content-type="text", '
+    r = s.get(
+        f"{emu.base}/me/events/{made['id']}",
+        headers={"Prefer": prefer + 'IdType="ImmutableId"'},
+    )
+    assert r.json()["start"]["dateTime"] == "2026-12-24T00:00:00.0000000"
+    assert r.json()["body"] == {"contentType": "text", "content": "Closed & quiet"}
+    assert 'IdType="ImmutableId"' in r.headers["Preference-Applied"]
+    assert made["bodyPreview"] == "Closed & quiet"
+
+
+def test_recurrence_patterns(emu: GraphEmulator) -> None:
+    """Day 31 falls on the last day of short months; relative and yearly patterns."""
+    calendar = emu.add_calendar(ALICE, "Patterns")
+
+    def dates(pattern: dict[str, Any], count: int) -> list[str]:
+        master = emu.put_event(
+            ALICE,
+            calendar,
+            timed(
+                1,
+                9,
+                recurrence={
+                    "pattern": pattern,
+                    "range": {
+                        "type": "numbered",
+                        "startDate": "2027-01-01",
+                        "numberOfOccurrences": count,
+                    },
+                },
+            ),
+        )
+        found = [e for e in emu.events(ALICE, calendar) if e["seriesMasterId"] == master["id"]]
+        return [e["start"]["dateTime"][:10] for e in found]
+
+    monthly = {"type": "absoluteMonthly", "interval": 1, "dayOfMonth": 31}
+    assert dates(monthly, 4) == ["2027-01-31", "2027-02-28", "2027-03-31", "2027-04-30"]
+    last_friday = {
+        "type": "relativeMonthly",
+        "interval": 2,
+        "daysOfWeek": ["friday"],
+        "index": "last",
+    }
+    assert dates(last_friday, 2) == ["2027-01-29", "2027-03-26"]
+    yearly = {"type": "absoluteYearly", "interval": 1, "month": 2, "dayOfMonth": 29}
+    assert dates(yearly, 2) == ["2027-02-28", "2028-02-29"]
+
+
 def test_writes_reject_read_only_and_unknown_properties(emu: GraphEmulator, ca: str) -> None:
     """isCancelled is read-only (ErrorInvalidPropertySet); a made-up property is RequestBodyRead."""
     s = session(ca)

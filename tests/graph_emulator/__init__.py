@@ -83,7 +83,17 @@ Choices where the documentation is silent
   a ``$batch`` request itself.
 * **Auth**: ``401 InvalidAuthenticationToken`` without a valid bearer token; ``/me`` with an
   app-only token is 400; a user token on ``/users/{someone else}`` is ``403``; an unknown
-  mailbox is ``404 ErrorInvalidUser``.
+  mailbox is ``404 ErrorInvalidUser``. Without an identity provider any bearer token passes: a
+  token that is a mailbox address acts as that user, any other as an app.
+* **Outages**: ``stop()`` closes the port and cuts kept-alive connections; ``start()`` serves
+  the same state again on the same port.
+
+Test API (:class:`GraphEmulator`): ``add_mailbox``, ``add_calendar``, ``put_event`` /
+``patch_event`` / ``delete_event`` / ``cancel_for_attendee`` (as another client or the
+server), ``event``, ``events``, ``extended_property``, ``bulk_load``; knobs
+``expire_delta_tokens``, ``replay_next_page``, ``empty_next_page``, ``inject``,
+``page_size_cap``, ``concurrency_limit``, ``throttle_retry_after``, ``clock``; records
+``requests`` (:class:`Recorded`), ``peak_in_flight``, ``clear_requests``.
 """
 
 from __future__ import annotations

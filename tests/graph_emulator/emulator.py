@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import ssl
 import threading
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from tests.graph_emulator.delta import DeltaState
 from tests.graph_emulator.errors import GraphError
+from tests.graph_emulator.model import Instance
 from tests.graph_emulator.render import View, render
 from tests.graph_emulator.routes import Api
 from tests.graph_emulator.server import FAULTS, Dispatcher, Fault, Handler, Recorded
@@ -23,6 +25,11 @@ __all__ = ["GraphEmulator"]
 
 _ALL_TIME = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 _UTC = View()
+
+
+def _shown(instance: Instance, user: str) -> dict[str, Any]:
+    """The event as GET shows it in UTC, as a copy the caller may change."""
+    return copy.deepcopy(render(instance, user, _UTC))
 
 
 class GraphEmulator:
@@ -101,7 +108,7 @@ class GraphEmulator:
             return self.patch_event(user, str(body["id"]), patch)
         calendar = self.store.calendar(mailbox, calendar_id)
         instance, _ = self.store.create(mailbox, calendar, body, privileged=True)
-        return render(instance, mailbox.user, _UTC)
+        return _shown(instance, mailbox.user)
 
     def patch_event(self, user: str, event_id: str, patch: dict[str, Any]) -> dict[str, Any]:
         """Merge ``patch`` into an event or occurrence (which becomes an exception)."""
@@ -109,7 +116,7 @@ class GraphEmulator:
         instance = self._known(
             lambda: self.store.update(mailbox, event_id, patch, privileged=True), event_id
         )
-        return render(instance, mailbox.user, _UTC)
+        return _shown(instance, mailbox.user)
 
     def delete_event(self, user: str, event_id: str) -> None:
         """Delete an event, a series (its master's id) or one occurrence."""
@@ -120,7 +127,7 @@ class GraphEmulator:
         """The organizer cancelled: ``isCancelled`` and a "Canceled: " subject on this copy."""
         mailbox = self._mailbox(user)
         instance = self._known(lambda: self.store.cancel_for_attendee(mailbox, event_id), event_id)
-        return render(instance, mailbox.user, _UTC)
+        return _shown(instance, mailbox.user)
 
     @staticmethod
     def _known(action: Callable[[], Any], event_id: str) -> Any:
@@ -141,7 +148,7 @@ class GraphEmulator:
                 instance = self.store.instance(mailbox, event_id)
         except GraphError:
             return None
-        return render(instance, mailbox.user, _UTC)
+        return _shown(instance, mailbox.user)
 
     def events(
         self,
@@ -156,7 +163,7 @@ class GraphEmulator:
         with self.store.lock:
             calendar = self.store.calendar(mailbox, calendar_id)
             found = self.store.view(mailbox, calendar, start or _ALL_TIME[0], end or _ALL_TIME[1])
-        return [render(i, mailbox.user, _UTC) for i in found]
+        return [_shown(i, mailbox.user) for i in found]
 
     def extended_property(self, user: str, event_id: str, prop_id: str) -> str | None:
         """The value of a single-value extended property on an item (None: not set)."""
