@@ -4,6 +4,7 @@ googleapiclient's own HttpMockSequence)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Iterator
@@ -718,3 +719,18 @@ def test_long_text_is_folded_within_75_octets_and_unfolds_back(text: str) -> Non
     assert all(len(line) <= 75 for line in data.split(b"\r\n"))
     vevent = Calendar.from_ical(data).walk("VEVENT")[0]
     assert str(vevent["DESCRIPTION"]) == (text or "x").replace("\r\n", "\n").replace("\r", "\n")
+
+
+def test_syncd_auth_google_needs_a_client_secrets_file(tmp_path: Path) -> None:
+    """Without client_secrets_file, or with a service account, there is no consent flow."""
+    with pytest.raises(ConfigError, match="client_secrets_file"):
+        GoogleConnector.authorize(config(tmp_path), io.StringIO(), open_browser=False)
+    with pytest.raises(ConfigError, match="needs no consent"):
+        GoogleConnector.authorize(
+            config(tmp_path, service_account_file="sa.json"), io.StringIO(), open_browser=False
+        )
+    (tmp_path / "client.json").write_text("{}")
+    with pytest.raises(ConfigError, match="not an OAuth client JSON"):
+        GoogleConnector.authorize(
+            config(tmp_path, client_secrets_file="client.json"), io.StringIO(), open_browser=False
+        )

@@ -34,7 +34,8 @@ import httplib2  # type: ignore[import-untyped]
 import structlog
 from google.auth.exceptions import GoogleAuthError, RefreshError, TransportError
 from googleapiclient.discovery import build  # type: ignore[import-untyped]
-from googleapiclient.errors import HttpError  # type: ignore[import-untyped]
+from googleapiclient.errors import Error as ClientError  # type: ignore[import-untyped]
+from googleapiclient.errors import HttpError
 
 from connectors.google.account import Account, consent_hint
 from connectors.google.options import GoogleOptions
@@ -127,6 +128,7 @@ EXCEPTIONS: tuple[tuple[type[BaseException], _Rule], ...] = (
         _Rule(TransientError, "the token endpoint cannot be reached", retry=True, rebuild=True),
     ),
     (ValueError, _Rule(TransientError, "the reply is not JSON")),  # json decoding in the client
+    (ClientError, _Rule(TransientError, "the client library could not read the reply")),
     # Local trouble under the HTTP stack: a CA bundle that cannot be read, no file handles.
     (OSError, _Rule(ConnectorError, "the client could not set up the connection")),
 )
