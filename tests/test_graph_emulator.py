@@ -148,6 +148,13 @@ def test_device_code_is_pending_until_approved_and_single_use(
     idp.approve(code["user_code"], user=BOB)
     assert "refresh_token" in s.post(token_url, data=form).json()
     assert s.post(token_url, data=form).json()["error"] == "invalid_grant"
+    second = s.post(
+        f"{idp.authority}/oauth2/v2.0/devicecode",
+        data={"client_id": "public-app", "scope": "Calendars.ReadWrite"},
+    ).json()
+    idp.deny()
+    declined = s.post(token_url, data={**form, "device_code": second["device_code"]}).json()
+    assert declined["error"] == "authorization_declined"
 
 
 def test_refresh_token_rotation(idp: IdentityProvider, ca: str, no_ca_env: None) -> None:

@@ -16,8 +16,8 @@ from typing import Any
 
 from tests.graph_emulator import delta as delta_mod
 from tests.graph_emulator.delta import DeltaState, Entry, Round, Token
-from tests.graph_emulator.errors import GraphError, bad_request, not_implemented
-from tests.graph_emulator.model import Instance
+from tests.graph_emulator.errors import GraphError, access_denied, bad_request, not_implemented
+from tests.graph_emulator.model import Instance, sort_key
 from tests.graph_emulator.odata import (
     ExtFilter,
     Prefer,
@@ -126,9 +126,7 @@ class Api:
             return self.store.mailbox(call.principal), parts[1:]
         if len(parts) >= 2 and parts[0] == "users":
             if not app and parts[1].lower() != call.principal.lower():
-                raise GraphError(
-                    403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
-                )
+                raise access_denied()
             return self.store.mailbox(parts[1]), parts[2:]
         raise bad_request(
             f"Resource not found for the segment '{parts[0] if parts else ''}'.", "BadRequest"
@@ -217,10 +215,8 @@ class Api:
         start, end = self._window(call)
         with self.store.lock:
             master = self.store.instance(mailbox, ident, calendar)
-            found = [] if master.original_start is not None else master.item.instances(start, end)
-        found.sort(key=lambda i: (i.start, i.id))
-        if master.kind != "seriesMaster":
-            found = []
+        found = master.item.instances(start, end) if master.kind == "seriesMaster" else []
+        found.sort(key=sort_key)
         return self._paged(call, mailbox, found, "events")
 
     def _calendar_view(self, call: Call, mailbox: Mailbox, calendar: Calendar | None) -> Reply:
