@@ -61,6 +61,10 @@ class ItemFailure:
     href: str
     etag: str
     reason: str
+    lasting: bool = False
+    """The object's own content cannot be read at this etag (malformed provider data), as
+    opposed to a failed fetch. A change feed reports the object again when its etag changes,
+    so a lasting failure does not hold the cursor back; a failed fetch does."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -433,10 +433,12 @@ _NO_ERROR = ItemErrorRow("", "", "")
 
 
 def _next_cursor(delta: Delta, previous: str | None, resynced: bool) -> str | None:
-    """The cursor to store. A listing with items that could not be read keeps the previous
+    """The cursor to store. A listing with items that could not be fetched keeps the previous
     cursor, so the next listing offers them again (a change-feed cursor would otherwise move
-    past them for good); after an expired cursor that means a full listing again."""
-    if not delta.failures:
+    past them for good); after an expired cursor that means a full listing again. Items whose
+    content is malformed (``lasting``) do not hold it back: they stay item errors until the
+    feed reports them with a new etag."""
+    if all(failure.lasting for failure in delta.failures):
         return delta.cursor
     return None if resynced else previous
 

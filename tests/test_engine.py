@@ -482,8 +482,9 @@ def test_file_broken_since_the_baseline_joins_it_when_fixed(h: Harness) -> None:
 class FailingOnce:
     """Wraps a connector; its first listing reports one object as unreadable."""
 
-    def __init__(self, inner: object) -> None:
+    def __init__(self, inner: object, *, lasting: bool = False) -> None:
         self.inner = inner
+        self.lasting = lasting
         self.calls = 0
         self.cursors: list[str | None] = []
 
@@ -503,7 +504,7 @@ class FailingOnce:
             removed=delta.removed,
             cursor="advanced-past-a",
             full=delta.full,
-            failures=[ItemFailure(o.href, o.etag, "503 from the server") for o in bad],
+            failures=[ItemFailure(o.href, o.etag, "unreadable", self.lasting) for o in bad],
         )
 
     def __getattr__(self, name: str) -> object:
@@ -521,3 +522,15 @@ def test_a_listing_with_failures_keeps_the_previous_cursor(h: Harness) -> None:
     assert h.engine.store.calendar_state("work").cursor == before
     h.cycle()
     assert failing.cursors == [before, before]  # the next listing starts where this one did
+
+
+def test_a_malformed_item_does_not_hold_the_cursor_back(h: Harness) -> None:
+    """An item whose content is malformed is an item error and the cursor moves on: the feed
+    offers it again when its etag changes (otherwise every poll would be a full listing)."""
+    baseline(h, a=single(), b=single("b"))
+    h.put("a.ics", single("a", T + HOUR))
+    failing = FailingOnce(h.engine.connectors["work"], lasting=True)
+    h.engine.connectors = {"work": failing}  # type: ignore[dict-item]
+    report = h.cycle()
+    assert h.engine.store.calendar_state("work").cursor == "advanced-past-a"
+    assert [e.href for e in report.new_errors] == ["a.ics"]

@@ -201,7 +201,7 @@ def build_object(series: Series) -> RemoteObject | ItemFailure:
     try:
         return RemoteObject(href=href, etag=etag, data=to_ical(series))
     except Malformed as error:
-        return ItemFailure(href=href, etag=etag, reason=str(error))
+        return ItemFailure(href=href, etag=etag, reason=str(error), lasting=True)
 
 
 def _uid_hint(parts: list[Item]) -> str | None:
