@@ -183,6 +183,18 @@ def test_defaults(tmp_path: Path) -> None:
     assert options.timeout == 30.0
 
 
+def test_calendars_of_one_account_share_its_token_file(tmp_path: Path) -> None:
+    """``account`` names the token file, so the work and notes calendars sign in once."""
+    work = parse_options(config(tmp_path, account="me@example.com"))
+    notes = parse_options(config(tmp_path, "notes", account="me@example.com", calendar="n"))
+    assert work.token_file == notes.token_file == tmp_path / "tokens" / "google-me@example.com.json"
+
+
+def test_account_and_token_file_exclude_each_other(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"calendars\[0\]\.account"):
+        parse_options(config(tmp_path, account="me", token_file="t.json"))  # noqa: S106
+
+
 def test_the_connector_is_registered() -> None:
     assert available_connectors()["google"] is GoogleConnector
 

@@ -47,6 +47,7 @@ DEFAULT_ENDPOINT = "https://www.googleapis.com/calendar/v3/"
 DEFAULT_TIMEOUT = 30.0
 _SERVICE_PATH = "calendar/v3/"
 OPTIONS = (
+    "account",
     "calendar_id",
     "calendar",
     "create",
@@ -143,8 +144,11 @@ def parse_options(calendar: CalendarConfig) -> GoogleOptions:
         )
     if subject is not None and service_file is None:
         problems.append(calendar.problem("subject", "needs service_account_file"))
+    account = text("account")
+    if account is not None and token_file is not None:
+        problems.append(calendar.problem("account", "give account or token_file, not both"))
     if service_file is None and token_file is None:
-        token_file = token_path(calendar)
+        token_file = token_path(calendar, account)
         if token_file is None:
             problems.append(
                 calendar.problem("token_file", "is required (no token folder is known here)")
@@ -166,11 +170,12 @@ def parse_options(calendar: CalendarConfig) -> GoogleOptions:
     )
 
 
-def token_path(calendar: CalendarConfig) -> Path | None:
-    """The default token file: ``google-<calendar name>.json`` in syncd's token folder."""
+def token_path(calendar: CalendarConfig, account: str | None = None) -> Path | None:
+    """The default token file in syncd's token folder: ``google-<account>.json``, where the
+    account defaults to the calendar's name (calendars naming one account share its token)."""
     if calendar.tokens_dir is None:
         return None
-    return calendar.tokens_dir / f"google-{_UNSAFE_NAME.sub('_', calendar.name)}.json"
+    return calendar.tokens_dir / f"google-{_UNSAFE_NAME.sub('_', account or calendar.name)}.json"
 
 
 def _endpoint(value: str | None, calendar: CalendarConfig, problems: list[ConfigProblem]) -> str:
