@@ -25,7 +25,7 @@ from connectors.outlook import OutlookConnector
 from connectors.outlook.items import DATA_PROPERTY, HREF_PROPERTY
 from syncd.config import CalendarConfig
 from syncd.connector import RemoteObject
-from syncd.errors import CursorExpired
+from syncd.errors import ConnectorError, CursorExpired
 from tests.contract import ConnectorContract, Outside, sample, snapshot
 from tests.graph_emulator import GraphEmulator
 from tests.identity_provider import IdentityProvider
@@ -365,7 +365,7 @@ def test_a_link_to_another_host_is_refused(servers: Servers, connector: OutlookC
     state = json.loads(first.cursor or "")
     state["link"] = state["link"].replace("127.0.0.1", "localhost")
     servers.emu.clear_requests()
-    with pytest.raises(Exception, match="not the configured graph_url"):
+    with pytest.raises(ConnectorError, match="not the configured graph_url"):
         connector.list_changes(json.dumps(state), {})
     assert servers.wire() == []
 
@@ -420,6 +420,80 @@ def test_a_meeting_keeps_its_content_when_annotated(
     assert set(patch.body) == {"singleValueExtendedProperties"}
     assert patch.headers["if-match"] == f'W/"{current.etag}"'
     assert servers.emu.event(user, made["id"])["subject"] == "m"  # type: ignore[index]
+
+
+def test_the_categories_option_shows_the_verdict_in_outlook(
+    servers: Servers, user: str, calendar_id: str, tmp_path: Path
+) -> None:
+    """With categories = true the verdict is also a category next to the owner's; syncd's
+    category is never read back as the owner's."""
+    connector = servers.connector(tmp_path, calendar=calendar_id, user=user, categories=True)
+    made = servers.emu.put_event(
+        user, calendar_id, meeting("m", NOW + timedelta(days=1), categories=["Blue"])
+    )
+    current = connector.get(made["id"])
+    annotated = current.data.replace(
+        b"END:VEVENT", b"X-SYNCD-VERDICT:late_cancellation\r\nEND:VEVENT"
+    )
+    connector.update(made["id"], annotated, current.etag)
+    stored = servers.emu.event(user, made["id"])
+    assert stored is not None
+    assert stored["categories"] == ["Blue", "syncd: late cancellation"]
+    again = connector.get(made["id"]).data
+    assert b"CATEGORIES:Blue\r\n" in again
+    assert b"X-SYNCD-VERDICT:late_cancellation" in again
+
+
+def test_check_names_the_calendar_and_never_creates_it(
+    servers: Servers, user: str, calendar_id: str, tmp_path: Path
+) -> None:
+    """``syncd doctor``: the calendar found, or a missing one that the first cycle would make
+    (only with create = true); doctor itself creates nothing."""
+    assert "'Work' of" in servers.connector(tmp_path, calendar="Work", user=user).check()
+    missing = servers.connector(tmp_path, calendar="syncd notes", user=user)
+    assert "first cycle makes it" in missing.check()
+    strict = servers.connector(tmp_path, calendar="syncd notes", user=user, create=False)
+    with pytest.raises(ConnectorError, match="no calendar called 'syncd notes'"):
+        strict.check()
+    assert [e["id"] for e in servers.emu.events(user, calendar_id)] == []
+    with pytest.raises(ConnectorError, match="no calendar called"):
+        strict.list_changes(None, {})
+
+
+def test_a_large_round_reads_syncds_data_from_one_listing(
+    servers: Servers, connector: OutlookConnector, user: str, calendar_id: str
+) -> None:
+    """45 new items: syncd's property comes from one calendarView listing of ids and change
+    keys instead of three batches; an item changed between the two reads is fetched whole."""
+    made = [
+        servers.emu.put_event(user, calendar_id, meeting(f"m{n}", NOW + timedelta(hours=n + 1)))
+        for n in range(45)
+    ]
+    annotated = made[0]["id"]
+    servers.emu.patch_event(
+        user,
+        annotated,
+        {"singleValueExtendedProperties": [{"id": DATA_PROPERTY, "value": '{"X-SYNCD-X":"1"}'}]},
+    )
+    real_follow = connector.lister.follow
+
+    def follow_then_edit(url: str) -> Any:
+        round_ = real_follow(url)
+        servers.emu.patch_event(user, made[1]["id"], {"subject": "edited meanwhile"})
+        return round_
+
+    connector.lister.follow = follow_then_edit  # type: ignore[method-assign]
+    servers.emu.clear_requests()
+    first = connector.list_changes(None, {})
+    assert len(first.upserts) == 45
+    assert not first.failures
+    data = {o.href: o.data for o in first.upserts}
+    assert b"X-SYNCD-X:1" in data[annotated]
+    assert b"SUMMARY:edited meanwhile" in data[made[1]["id"]]
+    wire = [r for r in servers.wire() if "calendars" in r.path or r.path.endswith("$batch")]
+    assert [r.path.rsplit("/", 1)[-1] for r in wire][-3:] == ["delta", "calendarView", "$batch"]
+    [batch] = [r for r in servers.emu.requests if r.path.endswith("$batch")]
+    assert len(batch.body["requests"]) == 1
 
 
 def _weekday(moment: datetime) -> str:

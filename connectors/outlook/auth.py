@@ -176,18 +176,23 @@ class DelegatedCredentials(_Base):
         self.cache = msal.SerializableTokenCache()
         self._store: TokenStore | None = None
         self._consent_logged = False
+        self._mailbox: str | None = None
 
     def mailbox(self) -> str:
         """The ``user`` option, else the signed-in account's address from the cache file."""
         if self.options.user is not None:
             return self.options.user
         with self._lock:
-            self._load()
-            for account in self.cache.search(msal.TokenCache.CredentialType.ACCOUNT):
-                username = account.get("username")
-                if isinstance(username, str) and username:
-                    return username.lower()
-        raise self._consent_error()
+            if self._mailbox is None:
+                self._load()
+                for account in self.cache.search(msal.TokenCache.CredentialType.ACCOUNT):
+                    username = account.get("username")
+                    if isinstance(username, str) and username:
+                        self._mailbox = username.lower()
+                        break
+            if self._mailbox is None:
+                raise self._consent_error()
+            return self._mailbox
 
     def app(self) -> Any:
         """The MSAL public client application (built on first use)."""

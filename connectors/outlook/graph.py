@@ -21,6 +21,8 @@ __all__ = ["MAX_PAGES", "Graph", "odata_text"]
 
 MAX_PAGES = 10_000
 """Pages of one listing followed before the cycle gives up."""
+VIEW_PAGE_SIZE = 1000
+"""Items per page of the id and change-key listing (small items; Graph's largest page)."""
 EXPAND_DATA = f"singleValueExtendedProperties($filter=id eq '{DATA_PROPERTY}')"
 
 
@@ -106,10 +108,13 @@ class Graph:
         path = f"{self.mailbox}/calendars/{_segment(calendar_id)}/calendarView?{query}"
         return self.session.url(path)
 
-    def page(self, operation: str, url: str) -> tuple[list[dict[str, Any]], str | None, str | None]:
-        """One page of a listing: its items, the next link and the delta link."""
+    def page(
+        self, operation: str, url: str, *, size: int | None = None
+    ) -> tuple[list[dict[str, Any]], str | None, str | None]:
+        """One page of a listing (``size`` items at most, else :attr:`page_size`): its
+        items, the next link and the delta link."""
         self._link(url, operation)  # a stored link is checked like a followed one
-        prefer = f"{PREFER}, odata.maxpagesize={self.page_size}"
+        prefer = f"{PREFER}, odata.maxpagesize={size or self.page_size}"
         reply = self.session.request(operation, "GET", url, headers={"Prefer": prefer})
         page = self._object(reply, "a listing page")
         items = list(self._values(page, "a listing page"))
@@ -117,13 +122,15 @@ class Graph:
         delta_link = self._link(page.get("@odata.deltaLink"), "delta")
         return items, next_link, delta_link
 
-    def pages(self, operation: str, url: str) -> Iterator[dict[str, Any]]:
+    def pages(
+        self, operation: str, url: str, *, size: int | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Every item of a listing without a delta link (all pages)."""
         current: str | None = url
         for _ in range(MAX_PAGES):
             if current is None:
                 return
-            items, current, _delta = self.page(operation, current)
+            items, current, _delta = self.page(operation, current, size=size)
             yield from items
         raise TransientError(self.name, f"the listing ran past {MAX_PAGES} pages")
 

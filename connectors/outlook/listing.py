@@ -23,13 +23,13 @@ from typing import Any
 
 import structlog
 
-from connectors.outlook.graph import MAX_PAGES, Graph
+from connectors.outlook.graph import MAX_PAGES, VIEW_PAGE_SIZE, Graph
 from connectors.outlook.items import MalformedItem, change_key
 from connectors.outlook.names import Names
 from connectors.outlook.render import render
 from connectors.outlook.session import BATCH_SIZE, Reply
 from syncd.connector import ItemFailure, RemoteObject
-from syncd.errors import AuthError, TransientError
+from syncd.errors import TransientError
 
 __all__ = ["Found", "Lister", "Round"]
 
@@ -113,7 +113,7 @@ class Lister:
         if pending and self._view_is_cheaper(len(pending), len(known)):
             for identifier, item in self._with_view_data(pending, calendar_id, window):
                 del pending[identifier]
-                self._take(found, item, known)
+                self._take(found, item)
         self._fetch_into(found, pending, known)
         return found
 
@@ -129,7 +129,7 @@ class Lister:
             ):
                 found.gone.add(href)
             elif reply.status == 200 and isinstance(reply.body, dict):
-                self._take(found, reply.body, known)
+                self._take(found, reply.body)
             else:
                 self._failed(found, href, known.get(href, ""), identifier, reply)
         return found
@@ -138,7 +138,7 @@ class Lister:
 
     def _view_is_cheaper(self, changed: int, known: int) -> bool:
         batches = math.ceil(changed / BATCH_SIZE)
-        pages = math.ceil(max(changed, known) / self.graph.page_size)
+        pages = math.ceil(max(changed, known) / VIEW_PAGE_SIZE)
         return pages < batches
 
     def _with_view_data(
@@ -148,7 +148,9 @@ class Lister:
         window: tuple[datetime, datetime],
     ) -> list[tuple[str, dict[str, Any]]]:
         url = self.graph.view_url(calendar_id, *window)
-        listed = {item.get("id"): item for item in self.graph.pages("view", url)}
+        listed = {
+            item.get("id"): item for item in self.graph.pages("view", url, size=VIEW_PAGE_SIZE)
+        }
         ready = []
         for identifier, item in pending.items():
             view = listed.get(identifier)
@@ -169,7 +171,7 @@ class Lister:
             if reply.status == 404:
                 found.gone.add(href)
             elif reply.status == 200 and isinstance(reply.body, dict):
-                self._take(found, reply.body, known)
+                self._take(found, reply.body)
             else:
                 self._failed(found, href, _key(listed) or "", identifier, reply)
 
@@ -178,7 +180,7 @@ class Lister:
         replies = self.graph.session.batch("get", calls)
         return {ids[int(call_id)]: reply for call_id, reply in replies.items()}
 
-    def _take(self, found: Found, item: dict[str, Any], known: Mapping[str, str]) -> None:
+    def _take(self, found: Found, item: dict[str, Any]) -> None:
         try:
             href = self.names.note(item)
         except MalformedItem as error:
@@ -196,9 +198,8 @@ class Lister:
         found.objects[href] = RemoteObject(href=href, etag=etag, data=data)
 
     def _failed(self, found: Found, href: str, etag: str, identifier: str, reply: Reply) -> None:
-        if reply.status in (401, 403):
+        if reply.status in (401, 403):  # the whole calendar is refused, not this item
             self.graph.session.check("get", reply, f"item {identifier}")
-            raise AuthError(self.name, f"item {identifier}: access refused")  # pragma: no cover
         reason = f"item {identifier}: Graph answered HTTP {reply.status} when it was fetched"
         log.warning("outlook.item_failed", calendar=self.name, href=href, reason=reason)
         found.failures[href] = ItemFailure(href=href, etag=etag, reason=reason)

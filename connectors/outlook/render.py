@@ -55,6 +55,10 @@ _BREAK = re.compile(r"<\s*(?:br|/p|/div|/li|/tr|/h\d)\b[^>]*>", re.IGNORECASE)
 _HIDDEN = re.compile(r"<(head|style|script)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _BLANKS = re.compile(r"\n{3,}")
 _INSTANCE_TYPES = frozenset({"occurrence", "exception"})
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+"""Control characters a TEXT value cannot hold (tab and line feed are kept)."""
+_PARAM_UNSAFE = re.compile(r'[\x00-\x1f\x7f"]')
+_PARAM_QUOTED = re.compile(r"[:;,]")
 
 
 def render(item: Mapping[str, Any]) -> bytes:
@@ -248,21 +252,24 @@ def _when(name: str, value: date | datetime) -> str:
 
 
 def _escape(value: str) -> str:
-    cleaned = "".join(c for c in value.replace("\r\n", "\n") if c >= " " or c in "\n\t")
+    cleaned = _CONTROL.sub("", value.replace("\r\n", "\n"))
     return (
         cleaned.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
     )
 
 
 def _param(value: str) -> str:
-    cleaned = "".join(c for c in value if c >= " " and c != '"')
-    return f'"{cleaned}"' if any(c in cleaned for c in ":;,") else cleaned
+    cleaned = _PARAM_UNSAFE.sub("", value)
+    return f'"{cleaned}"' if _PARAM_QUOTED.search(cleaned) else cleaned
 
 
 def _fold(line: str, limit: int = 75) -> str:
     """One content line folded at 75 octets, never inside a character, ending in CRLF."""
-    if len(line) <= limit and line.isascii():
-        return line + "\r\n"
+    if line.isascii():
+        if len(line) <= limit:
+            return line + "\r\n"
+        rest = [line[i : i + limit - 1] for i in range(limit, len(line), limit - 1)]
+        return "\r\n ".join([line[:limit], *rest]) + "\r\n"
     pieces: list[str] = []
     current, size = "", 0
     for char in line:
