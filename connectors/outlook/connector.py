@@ -185,7 +185,7 @@ class OutlookConnector(Connector):
         window = (state.start, state.end)
         found = self.lister.complete(changed, known, state.calendar, window)
         removed, vanished = self._removed_ids(delta.removed(), known, set(found.objects))
-        found.merge(self.lister.check_removed(removed, known))
+        found.merge(self.lister.check_removed(removed, known, state.calendar))
         gone = {href for href in found.gone | vanished if href in known}
         for href in gone:
             self.names.forget(href)
@@ -312,13 +312,14 @@ class OutlookConnector(Connector):
     # --- helpers ---------------------------------------------------------------------------
 
     def _find(self, href: str) -> dict[str, Any]:
-        """The item at ``href``, with syncd's property. Raises ``NotFound``."""
+        """The item at ``href`` in this calendar, with syncd's property. Raises ``NotFound``."""
+        calendar_id = self.finder.id(may_create=False)
         identifier = self.names.id_of(href)
         if identifier is None and could_be_id(href):
             identifier = href
         if identifier is not None:
             try:
-                item = self.graph.event(identifier)
+                item = self.graph.event(calendar_id, identifier)
             except NotFound:
                 self.names.forget(href)
                 if could_be_id(href):
@@ -326,7 +327,7 @@ class OutlookConnector(Connector):
             else:
                 self.names.note(item)
                 return item
-        found = self._find_created(href, self.finder.id(may_create=False))
+        found = self._find_created(href, calendar_id)
         if found is None:
             raise NotFound(self.name, f"{href} does not exist")
         return found
@@ -335,7 +336,7 @@ class OutlookConnector(Connector):
         identifier = self.names.id_of(href)
         if identifier is not None:
             try:
-                return self.graph.event(identifier)
+                return self.graph.event(calendar_id, identifier)
             except NotFound:
                 self.names.forget(href)
         found = [i for i in self.graph.find(calendar_id, href) if _created_at(i, href)]

@@ -136,18 +136,22 @@ class Graph:
 
     # --- events ---------------------------------------------------------------------------
 
-    def event_path(self, event_id: str) -> str:
-        """An event with syncd's data expanded (relative to the service root)."""
-        return f"{self.mailbox}/events/{_segment(event_id)}?{_query({'$expand': EXPAND_DATA})}"
+    def event_path(self, calendar_id: str, event_id: str) -> str:
+        """An event of one calendar with syncd's data expanded (relative to the service
+        root). Ids are unique in the mailbox; naming the calendar makes an event moved to
+        another calendar a 404 here."""
+        calendar = _segment(calendar_id)
+        query = _query({"$expand": EXPAND_DATA})
+        return f"{self.mailbox}/calendars/{calendar}/events/{_segment(event_id)}?{query}"
 
-    def event(self, event_id: str, operation: str = "get") -> dict[str, Any]:
-        """One event with syncd's data; ``NotFound`` (for "get") when it does not exist."""
-        reply = self.session.request(operation, "GET", self.session.url(self.event_path(event_id)))
-        return self._object(reply, "an event")
+    def event(self, calendar_id: str, event_id: str) -> dict[str, Any]:
+        """One event with syncd's data; ``NotFound`` when the calendar does not hold it."""
+        url = self.session.url(self.event_path(calendar_id, event_id))
+        return self._object(self.session.request("get", "GET", url), "an event")
 
-    def event_call(self, call_id: str, event_id: str) -> Call:
+    def event_call(self, call_id: str, calendar_id: str, event_id: str) -> Call:
         """:meth:`event` as a call inside a JSON batch."""
-        return Call(call_id, "GET", self.event_path(event_id))
+        return Call(call_id, "GET", self.event_path(calendar_id, event_id))
 
     def find_path(self, calendar_id: str, href: str) -> str:
         """The events syncd created at ``href`` (by its href property), with syncd's data."""

@@ -114,15 +114,18 @@ class Lister:
             for identifier, item in self._with_view_data(pending, calendar_id, window):
                 del pending[identifier]
                 self._take(found, item)
-        self._fetch_into(found, pending, known)
+        self._fetch_into(found, pending, calendar_id)
         return found
 
-    def check_removed(self, ids: Iterable[str], known: Mapping[str, str]) -> Found:
-        """Fetch the items the core holds that Graph reported removed: gone (404, or now a
-        series master, whose occurrences are listed on their own) or changed."""
+    def check_removed(
+        self, ids: Iterable[str], known: Mapping[str, str], calendar_id: str
+    ) -> Found:
+        """Fetch the items the core holds that Graph reported removed: gone (404: deleted or
+        moved to another calendar; or now a series master, whose occurrences are listed on
+        their own) or changed (moved out of the window, changed outside it)."""
         found = Found()
         wanted = list(dict.fromkeys(ids))
-        for identifier, reply in self._fetch(wanted).items():
+        for identifier, reply in self._fetch(wanted, calendar_id).items():
             href = self.names.href_of_id(identifier)
             if reply.status == 404 or (
                 isinstance(reply.body, dict) and reply.body.get("type") == "seriesMaster"
@@ -163,9 +166,9 @@ class Lister:
         return ready
 
     def _fetch_into(
-        self, found: Found, pending: Mapping[str, dict[str, Any]], known: Mapping[str, str]
+        self, found: Found, pending: Mapping[str, dict[str, Any]], calendar_id: str
     ) -> None:
-        for identifier, reply in self._fetch(list(pending)).items():
+        for identifier, reply in self._fetch(list(pending), calendar_id).items():
             listed = pending[identifier]
             href = self.names.note(listed)
             if reply.status == 404:
@@ -175,8 +178,11 @@ class Lister:
             else:
                 self._failed(found, href, _key(listed) or "", identifier, reply)
 
-    def _fetch(self, ids: list[str]) -> dict[str, Reply]:
-        calls = [self.graph.event_call(str(n), identifier) for n, identifier in enumerate(ids)]
+    def _fetch(self, ids: list[str], calendar_id: str) -> dict[str, Reply]:
+        calls = [
+            self.graph.event_call(str(n), calendar_id, identifier)
+            for n, identifier in enumerate(ids)
+        ]
         replies = self.graph.session.batch("get", calls)
         return {ids[int(call_id)]: reply for call_id, reply in replies.items()}
 
