@@ -29,7 +29,7 @@ from connectors.outlook import OutlookConnector
 from connectors.outlook.auth import AppCredentials, DelegatedCredentials, MsalHttp
 from connectors.outlook.options import parse_options
 from syncd.config import CalendarConfig
-from syncd.errors import AuthError
+from syncd.errors import AuthError, TransientError
 from syncd.secrets import scrub
 from tests.graph_emulator import GraphEmulator
 from tests.identity_provider import IdentityProvider, write_certificate_file
@@ -347,3 +347,64 @@ def test_syncd_once_refreshes_with_the_token_another_process_rotated(
         assert [r.status for r in emu.requests].count(401) == 2
         assert all(secret not in done.stdout + done.stderr for secret in cached_secrets(cache))
         first.close()
+
+
+def test_a_wrong_client_secret_is_an_auth_error_logged_once(
+    tmp_path: Path, idp: IdentityProvider
+) -> None:
+    """The sign-in service refuses the secret: AuthError naming its error, logged once; the
+    secret is not in the message."""
+    idp.register_app("app-wrong-secret", secret="the-right-secret-000")  # noqa: S106 - a test app
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("a-wrong-secret-0000\n")
+    secret_file.chmod(0o600)
+    calendar = calendar_config(
+        tmp_path,
+        idp,
+        client_id="app-wrong-secret",
+        user=USER,
+        **{"client_secret_file": str(secret_file)},
+    )
+    credentials = AppCredentials("work", parse_options(calendar))
+    with capture_logs() as logs:
+        for _ in range(2):
+            with pytest.raises(AuthError, match="app-only sign-in failed") as error:
+                credentials.token()
+            assert "a-wrong-secret-0000" not in str(error.value)
+    assert [e["event"] for e in logs].count("outlook.app_sign_in_failed") == 1
+
+
+def test_a_damaged_private_key_is_named(tmp_path: Path, idp: IdentityProvider) -> None:
+    """A certificate file whose key cannot be read is an AuthError before any request."""
+    path, _cert_pem, thumbprint = write_certificate_file(tmp_path)
+    text = path.read_text()
+    start = text.index("\n", text.index("PRIVATE KEY-----")) + 1
+    path.write_text(text[:start] + "AAAA" + text[start + 4 :])
+    calendar = calendar_config(
+        tmp_path, idp, client_id="app-cert-client", certificate_file=str(path), user=USER
+    )
+    before = len(idp.token_requests)
+    with pytest.raises(AuthError, match="private key in certificate_file cannot be read"):
+        AppCredentials("work", parse_options(calendar)).token()
+    assert len(idp.token_requests) == before
+    assert thumbprint
+
+
+def test_an_unreachable_sign_in_service_is_transient(tmp_path: Path) -> None:
+    """Nothing listening at the authority: TransientError, the next cycle tries again."""
+    calendar = CalendarConfig(
+        name="work",
+        connector="outlook",
+        options={
+            "client_id": CLIENT,
+            "authority": "https://127.0.0.1:9/contoso",
+            "graph_url": GRAPH,
+            "ca_file": str(ca_file(tmp_path)),
+            "timeout": 5,
+        },
+        source=tmp_path / "syncd.toml",
+        index=0,
+        tokens_dir=tmp_path / "tokens",
+    )
+    with pytest.raises(TransientError, match="cannot reach the sign-in service"):
+        OutlookConnector.authorize(calendar, io.StringIO(), open_browser=False)

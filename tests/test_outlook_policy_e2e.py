@@ -211,6 +211,10 @@ def test_late_decline_gives_one_verdict_one_note_and_the_right_fee(h: GraphHarne
         ("note", "applied"),
         ("note", "intended"),
     ]
+    made_calendars = [
+        r.body for r in h.wire() if r.method == "POST" and r.path.endswith("/calendars")
+    ]
+    assert made_calendars == [{"name": "syncd notes"}]
     patches = [r for r in h.wire() if r.method == "PATCH"]
     assert [set(p.body) for p in patches] == [{"singleValueExtendedProperties"}]
 

@@ -69,6 +69,22 @@ _MAX_PEM = 256 * 1024
 log = structlog.get_logger("syncd.outlook")
 
 
+@contextlib.contextmanager
+def _sign_in_service(name: str) -> Iterator[None]:
+    """MSAL's failures while it talks to the sign-in service, as syncd errors: no answer, or
+    an answer it cannot read (a proxy's error page), may pass."""
+    try:
+        yield
+    except RequestException as error:
+        raise TransientError(
+            name, f"cannot reach the sign-in service ({type(error).__name__})"
+        ) from None
+    except ValueError as error:  # json.JSONDecodeError and MSAL's own checks of answers
+        raise TransientError(
+            name, f"the sign-in service sent an unreadable answer ({_first_line(error)})"
+        ) from None
+
+
 def needs_consent(calendar: str) -> str:
     """The instruction every "needs consent" error carries."""
     return f"needs consent: run 'syncd auth outlook --calendar {calendar}'"
@@ -240,14 +256,10 @@ class DelegatedCredentials(_Base):
             accounts = app.get_accounts()
             if not accounts:
                 raise self._consent_error()
-            try:
+            with _sign_in_service(self.name):
                 result = app.acquire_token_silent_with_error(
                     SCOPES, account=accounts[0], force_refresh=force
                 )
-            except RequestException as error:
-                raise TransientError(
-                    self.name, f"cannot reach the sign-in service ({type(error).__name__})"
-                ) from None
         if not result or "access_token" not in result:
             raise self._consent_error(result)
         self._consent_logged = False
@@ -302,6 +314,10 @@ class DelegatedCredentials(_Base):
 class AppCredentials(_Base):
     """The application's own tokens (client credentials), kept in memory."""
 
+    def __init__(self, name: str, options: OutlookOptions) -> None:
+        super().__init__(name, options)
+        self._failure_logged = False
+
     def mailbox(self) -> str:
         """The ``user`` option (required with app-only sign-in)."""
         assert self.options.user is not None
@@ -317,23 +333,19 @@ class AppCredentials(_Base):
             )
         if force:
             self._app.remove_tokens_for_client()
-        try:
+        with _sign_in_service(self.name):
             result = self._app.acquire_token_for_client(scopes=[app_scope(self.options)])
-        except RequestException as error:
-            raise TransientError(
-                self.name, f"cannot reach the sign-in service ({type(error).__name__})"
-            ) from None
-        except ValueError as error:
-            raise AuthError(
-                self.name, f"the credential was refused ({_first_line(error)})"
-            ) from None
+        if result and "access_token" in result:
+            self._failure_logged = False
         return dict(result or {})
 
     def _refusal(self, result: Mapping[str, Any] | None) -> str:
         error = result.get("error") if result else None
         said = f": the sign-in service said {error}" if isinstance(error, str) else ""
         message = f"app-only sign-in failed{said}"
-        log.error("outlook.app_sign_in_failed", calendar=self.name, reason=message)
+        if not self._failure_logged:
+            log.error("outlook.app_sign_in_failed", calendar=self.name, reason=message)
+            self._failure_logged = True
         return message
 
     def _credential(self) -> str | dict[str, str]:
@@ -354,6 +366,7 @@ class AppCredentials(_Base):
         if key is None:
             raise AuthError(self.name, f"{options.certificate_file} holds no PEM private key")
         self._register(key.group(0))
+        _check_private_key(self.name, key.group(0))
         thumbprint = options.certificate_thumbprint
         if thumbprint is None:
             if cert is None:
@@ -396,7 +409,7 @@ def device_code_sign_in(name: str, options: OutlookOptions, out: TextIO) -> str:
     credentials = DelegatedCredentials(name, options)
     with credentials.locked_cache():
         app = credentials.app()
-    try:
+    with _sign_in_service(name):
         flow = app.initiate_device_flow(scopes=SCOPES)
         if "user_code" not in flow:
             said = flow.get("error", "no device code")
@@ -405,10 +418,6 @@ def device_code_sign_in(name: str, options: OutlookOptions, out: TextIO) -> str:
         out.flush()
         # Polls until the user signs in; the cache file stays unlocked meanwhile.
         result = app.acquire_token_by_device_flow(flow)
-    except RequestException as error:
-        raise TransientError(
-            name, f"cannot reach the sign-in service ({type(error).__name__})"
-        ) from None
     if "access_token" not in result:
         said = result.get("error", "no token")
         raise AuthError(name, f"sign-in did not complete ({said})")
@@ -442,6 +451,18 @@ def _read_private_file(name: str, path: Path) -> str:
     if len(data) > _MAX_PEM:
         raise AuthError(name, f"{path} is larger than {_MAX_PEM} bytes")
     return data.decode("ascii", "replace")
+
+
+def _check_private_key(name: str, pem: str) -> None:
+    """Refuse a private key that cannot sign (encrypted, damaged) before MSAL tries to."""
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        load_pem_private_key(pem.encode("ascii"), password=None)
+    except (ValueError, TypeError):
+        raise AuthError(
+            name, "the private key in certificate_file cannot be read (encrypted or damaged)"
+        ) from None
 
 
 def _thumbprint(name: str, certificate: str) -> str:
