@@ -233,6 +233,26 @@ def test_a_custom_authority_and_graph_url_are_kept(tmp_path: Path) -> None:
     assert options.timeout == 45.0
 
 
+def test_check_config_warnings(tmp_path: Path) -> None:
+    """check-config points at a secret file others can read and a sign-in not done yet."""
+    secret = tmp_path / "secret"
+    secret.write_text("s\n")
+    secret.chmod(0o644)
+    app_only = config(tmp_path, user="u@x.example", tenant="x.example")
+    app_only = CalendarConfig(
+        name="work",
+        connector="outlook",
+        options={**app_only.options, "client_secret_file": str(secret)},
+        source=app_only.source,
+        index=0,
+    )
+    [warning] = OutlookConnector.config_warnings(app_only)
+    assert warning.key.endswith("client_secret_file")
+    assert "chmod 600" in warning.message
+    [missing] = OutlookConnector.config_warnings(config(tmp_path))
+    assert "syncd auth outlook --calendar work" in missing.message
+
+
 # --- cursor and window ------------------------------------------------------------------------
 
 
