@@ -496,5 +496,28 @@ def test_a_large_round_reads_syncds_data_from_one_listing(
     assert len(batch.body["requests"]) == 1
 
 
+def test_a_malformed_item_is_a_lasting_failure_naming_its_id(
+    servers: Servers, connector: OutlookConnector, user: str, calendar_id: str
+) -> None:
+    """Another client wrote garbage into syncd's property: that item is an item failure
+    (its content, not the fetch: the cursor may move on); the others are listed."""
+    good = servers.emu.put_event(user, calendar_id, meeting("good", NOW + timedelta(days=1)))
+    bad = servers.emu.put_event(
+        user,
+        calendar_id,
+        meeting(
+            "bad",
+            NOW + timedelta(days=2),
+            singleValueExtendedProperties=[{"id": DATA_PROPERTY, "value": "{oops"}],
+        ),
+    )
+    first = connector.list_changes(None, {})
+    assert hrefs(first.upserts) == {good["id"]}
+    [failure] = first.failures
+    assert (failure.href, failure.lasting) == (bad["id"], True)
+    assert bad["id"] in failure.reason
+    assert "not JSON" in failure.reason
+
+
 def _weekday(moment: datetime) -> str:
     return moment.strftime("%A").lower()

@@ -199,7 +199,8 @@ class Lister:
         except MalformedItem as error:
             reason = f"item {identifier}: {error}"
             log.warning("outlook.item_failed", calendar=self.name, href=href, reason=reason)
-            found.failures[href] = ItemFailure(href=href, etag=_key(item) or "", reason=reason)
+            failure = ItemFailure(href=href, etag=_key(item) or "", reason=reason, lasting=True)
+            found.failures[href] = failure
             return
         found.objects[href] = RemoteObject(href=href, etag=etag, data=data)
 
