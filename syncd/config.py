@@ -75,6 +75,9 @@ class CalendarConfig:
     tokens_dir: Path | None = None
     """syncd's token store (0700), beside the state file: where ``syncd auth`` writes tokens
     and where a connector looks for them when its options name no file."""
+    is_notes: bool = False
+    """This is the notes calendar (``[notes] calendar``): the one connectors may create when
+    it is missing; a watched calendar that cannot be found is an error, never made empty."""
 
     @property
     def base_dir(self) -> Path:
@@ -179,6 +182,7 @@ def _build(data: Mapping[str, Any], reader: Reader) -> Config:
         for c in _calendars(data.get("calendars", []), reader)
     )
     notes = _notes(reader.table(data, "notes"), calendars, reader)
+    calendars = tuple(replace(c, is_notes=c.name == notes) for c in calendars)
     rules = parse_rules(data, owner.emails, reader)
     config = Config(
         path=reader.source,

@@ -115,3 +115,14 @@ def test_calendars_know_the_token_folder_beside_the_state(tmp_path: Path) -> Non
     (tmp_path / "syncd.toml").write_text(CONFIG + CALDAV)
     config = load_config(tmp_path / "syncd.toml")
     assert {c.tokens_dir for c in config.calendars} == {config.state_path.parent / "tokens"}
+    assert not any(c.is_notes for c in config.calendars)  # this one has no [notes]
+
+
+def test_the_notes_calendar_knows_it_is_one(tmp_path: Path) -> None:
+    """Connectors create only the notes calendar when it is missing: it is marked."""
+    from syncd.config import load_config
+
+    notes = '[[calendars]]\nname = "n"\nconnector = "local"\npath = "n"\n[notes]\ncalendar = "n"\n'
+    (tmp_path / "syncd.toml").write_text(CONFIG + notes)
+    config = load_config(tmp_path / "syncd.toml")
+    assert [c.name for c in config.calendars if c.is_notes] == ["n"]
