@@ -855,3 +855,24 @@ def test_options_are_frozen(tmp_path: Path) -> None:
     assert isinstance(options, OutlookOptions)
     with pytest.raises(AttributeError):
         options.client_id = "x"  # type: ignore[misc]
+
+
+def test_only_the_notes_calendar_is_created_by_default(tmp_path: Path) -> None:
+    """A misspelt watched calendar is an error, never a new empty calendar; the notes
+    calendar is made when missing; an explicit ``create`` wins either way."""
+    from dataclasses import replace
+
+    assert not parse_options(config(tmp_path, calendar="Wrok")).create
+    notes = replace(config(tmp_path, "notes", calendar="syncd notes"), is_notes=True)
+    assert parse_options(notes).create
+    assert parse_options(config(tmp_path, calendar="Work", create=True)).create
+
+
+def test_calendars_of_one_account_share_its_token_cache(tmp_path: Path) -> None:
+    """``account`` names the cache file, so a work and a notes calendar sign in once."""
+    work = parse_options(config(tmp_path, account="me"))
+    notes = parse_options(config(tmp_path, "notes", account="me", calendar="n"))
+    assert work.token_cache == notes.token_cache == tmp_path / "tokens" / "outlook-me.json"
+    with pytest.raises(ConfigError) as error:
+        parse_options(config(tmp_path, account="me", token_cache="elsewhere.json"))  # noqa: S106
+    assert "account" in problems(error)

@@ -450,7 +450,7 @@ def test_check_names_the_calendar_and_never_creates_it(
     """``syncd doctor``: the calendar found, or a missing one that the first cycle would make
     (only with create = true); doctor itself creates nothing."""
     assert "'Work' of" in servers.connector(tmp_path, calendar="Work", user=user).check()
-    missing = servers.connector(tmp_path, calendar="syncd notes", user=user)
+    missing = servers.connector(tmp_path, calendar="syncd notes", user=user, create=True)
     assert "first cycle makes it" in missing.check()
     strict = servers.connector(tmp_path, calendar="syncd notes", user=user, create=False)
     with pytest.raises(ConnectorError, match="no calendar called 'syncd notes'"):

@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 OPTIONS = (
+    "account",
     "calendar",
     "create",
     "tenant",
@@ -70,8 +71,9 @@ class OutlookOptions:
     """The Graph service root without a trailing slash (national clouds, proxies)."""
     calendar: str | None = None
     """A calendar name or id; None is the mailbox's default calendar."""
-    create: bool = True
-    """Create the named calendar when it does not exist (on the first listing or write)."""
+    create: bool = False
+    """Create the named calendar when it does not exist (on the first listing or write);
+    by default only the notes calendar is made."""
     tenant: str = DEFAULT_TENANT
     ca_file: Path | None = None
     token_cache: Path | None = None
@@ -97,11 +99,12 @@ class OutlookOptions:
         return "me" if self.user is None else f"users/{quote(self.user, safe='@')}"
 
 
-def default_token_cache(calendar: CalendarConfig) -> Path | None:
-    """``tokens_dir/outlook-{name}.json`` (unsafe characters of the name as ``_``)."""
+def default_token_cache(calendar: CalendarConfig, account: str | None = None) -> Path | None:
+    """``tokens_dir/outlook-{account}.json``, the account defaulting to the calendar's name
+    (unsafe characters as ``_``): calendars naming one account share its sign-in."""
     if calendar.tokens_dir is None:
         return None
-    return calendar.tokens_dir / f"outlook-{_UNSAFE_NAME.sub('_', calendar.name)}.json"
+    return calendar.tokens_dir / f"outlook-{_UNSAFE_NAME.sub('_', account or calendar.name)}.json"
 
 
 def parse_options(calendar: CalendarConfig) -> OutlookOptions:
@@ -137,7 +140,7 @@ def parse_options(calendar: CalendarConfig) -> OutlookOptions:
         authority=authority or f"{DEFAULT_AUTHORITY_HOST}/{tenant}",
         graph_url=graph_url,
         calendar=reader.text("calendar"),
-        create=reader.flag("create", True),
+        create=reader.flag("create", calendar.is_notes),
         tenant=tenant,
         ca_file=reader.existing_file("ca_file"),
         token_cache=None if app_only else reader.token_cache(),
@@ -219,9 +222,11 @@ class _Reader:
         return value.rstrip("/")
 
     def token_cache(self) -> Path | None:
-        path = self.path("token_cache")
+        path, account = self.path("token_cache"), self.text("account")
+        if path is not None and account is not None:
+            self.add("account", "give account or token_cache, not both")
         if path is None:
-            path = default_token_cache(self.calendar)
+            path = default_token_cache(self.calendar, account)
             if path is None:
                 self.add("token_cache", "is required: syncd knows no token folder here")
                 return None
