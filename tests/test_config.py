@@ -432,6 +432,32 @@ def test_the_shipped_example_configuration_is_valid() -> None:
     assert config.notes_calendar == "notes"
 
 
+def _commented_calendars(text: str) -> list[str]:
+    """The ``# [[calendars]]`` examples of a file, uncommented once."""
+    blocks, current = [], None
+    for line in text.splitlines():
+        if line == "# [[calendars]]":
+            current = []
+            blocks.append(current)
+        if current is not None and line.startswith("#"):
+            current.append(line[2:])
+        elif current is not None:
+            current = None
+    return ["\n".join(block) + "\n" for block in blocks]
+
+
+def test_the_commented_connector_examples_are_valid(tmp_path: Path) -> None:
+    """Each commented [[calendars]] example (caldav, google, outlook) loads once uncommented."""
+    example = Path(__file__).resolve().parent.parent / "config" / "syncd.example.toml"
+    text = example.read_text()
+    blocks = _commented_calendars(text)
+    kinds = [next(w for w in b.split('"') if w in ("caldav", "google", "outlook")) for b in blocks]
+    assert kinds == ["caldav", "google", "outlook"]
+    for block in blocks:
+        (tmp_path / "syncd.toml").write_text(text.replace("[notes]", block + "\n[notes]", 1))
+        load_config(tmp_path / "syncd.toml")
+
+
 def test_under_systemd_state_and_config_default_to_its_directories(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
