@@ -631,8 +631,9 @@ def test_statuses_map_onto_syncd_errors(
     reason: str,
     error: type[Exception],
 ) -> None:
+    live = ({"status": "200"}, EVENT)  # a 409 reads the id: a live event is AlreadyExists
     connector, _sleeps, _mock = mocked(
-        tmp_path, [({"status": str(status)}, error_body(status, reason))]
+        tmp_path, [({"status": str(status)}, error_body(status, reason)), live]
     )
     start = datetime(2026, 12, 1, 9, tzinfo=UTC)
     calls = {

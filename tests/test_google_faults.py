@@ -156,14 +156,36 @@ def test_retry_after_is_honoured(emu: GoogleCalendarEmulator, connector: GoogleC
     assert log[1].sent - log[0].answered >= 0.3
 
 
-def test_a_long_retry_after_is_left_to_the_next_cycle(
-    emu: GoogleCalendarEmulator, connector: GoogleConnector
+def test_a_long_retry_after_holds_the_account_until_it_ends(
+    emu: GoogleCalendarEmulator,
+    connector: GoogleConnector,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """A Retry-After of 120 s is not waited for; until it ends, neither the next cycle nor
+    another calendar of the account sends a request; afterwards both do."""
+    sibling = GoogleConnector.from_config(
+        google_config(
+            tmp_path,
+            emu,
+            "other",
+            calendar_id=connector.options.calendar_id,
+            token_file=str(connector.options.token_file),
+        )
+    )
     emu.inject("429", retry_after=120)
     emu.clear_requests()
     with pytest.raises(TransientError, match="asks to wait 120s"):
         connector.get("event00001")
     assert len(api_calls(emu)) == 1
+    emu.clear_requests()
+    for calendar in (connector, sibling):
+        with pytest.raises(TransientError, match="asked to wait 120s.*not sent"):
+            calendar.get("event00001")
+    assert api_calls(emu) == []
+    later = time.monotonic() + 121
+    monkeypatch.setattr("connectors.google.account.time.monotonic", lambda: later)
+    assert sibling.get("event00001").href == "event00001"
 
 
 def test_server_errors_give_up_after_the_attempts(

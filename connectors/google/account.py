@@ -2,8 +2,9 @@
 
 Calendars that use the same token file (or the same service account and subject) are one
 *account*: they share one credentials object, the token file rewritten after a refresh, the
-quota pause after ``403 quotaExceeded`` and the "needs consent" log line, which is written once
-per account until a request succeeds again.
+pause after ``403 quotaExceeded`` or a ``Retry-After`` too long to wait for (no request of the
+account is sent before it ends, in this cycle or the next) and the "needs consent" log line,
+which is written once per account until a request succeeds again.
 
 An authorized-user token file is read through :class:`syncd.secrets.TokenStore` (0600 in a
 0700 folder, refused when wider) and rewritten the same way, atomically, whenever the access
@@ -53,6 +54,7 @@ class Account:
         self._secrets: list[Secret] = []
         self._token: Secret | None = None
         self._paused_until = 0.0
+        self._pause_reason = ""
         self._auth_logged = False
 
     # --- credentials ----------------------------------------------------------------------
@@ -80,6 +82,7 @@ class Account:
 
     def _load_user(self, calendar: str, path: Path) -> BaseCredentials:
         info = _read_json(calendar, path, "token file")
+        _check_token_fields(calendar, path, info)
         for key in ("refresh_token", "client_secret", "token"):
             value = info.get(key)
             if isinstance(value, str) and value:
@@ -151,15 +154,18 @@ class Account:
 
     # --- shared state ---------------------------------------------------------------------
 
-    def pause(self, seconds: float) -> None:
-        """Stop every calendar of this account from sending requests for ``seconds``."""
+    def pause(self, seconds: float, reason: str) -> None:
+        """Stop every calendar of this account from sending requests for ``seconds``;
+        ``reason`` says why in the messages of the requests not sent."""
         with self._lock:
-            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+            until = time.monotonic() + seconds
+            if until > self._paused_until:
+                self._paused_until, self._pause_reason = until, reason
 
-    def paused_for(self) -> float:
-        """Seconds left of a quota pause (0 when none)."""
+    def paused(self) -> tuple[float, str]:
+        """Seconds left of a pause (0 when none) and its reason."""
         with self._lock:
-            return max(0.0, self._paused_until - time.monotonic())
+            return max(0.0, self._paused_until - time.monotonic()), self._pause_reason
 
     def log_needs_consent(self, calendar: str, reason: str) -> None:
         """Log that the account needs consent, once until a request succeeds again."""
@@ -189,6 +195,42 @@ def _read_json(calendar: str, path: Path, what: str) -> dict[str, Any]:
     if not isinstance(info, dict):
         raise AuthError(calendar, f"the {what} {path} is not a JSON object")
     return info
+
+
+_TEXT_FIELDS = (
+    "refresh_token",
+    "client_id",
+    "client_secret",
+    "token",
+    "token_uri",
+    "expiry",
+    "universe_domain",
+    "account",
+    "rapt_token",
+)
+_REQUIRED_FIELDS = ("refresh_token", "client_id", "client_secret")
+
+
+def _check_token_fields(calendar: str, path: Path, info: dict[str, Any]) -> None:
+    """Refuse a field of the wrong type before google-auth meets it (a wrong ``scopes``
+    surfaces only at the first refresh, deep inside the library)."""
+
+    def refuse(key: str, what: str) -> AuthError:
+        return AuthError(
+            calendar, f"the token file {path}: {key} {what}; " + consent_hint(calendar)
+        )
+
+    for key in _REQUIRED_FIELDS:
+        if not info.get(key):
+            raise refuse(key, "is missing")
+    for key in _TEXT_FIELDS:
+        value = info.get(key)
+        if value is not None and not isinstance(value, str):
+            raise refuse(key, "is not a string")
+    scopes = info.get("scopes")
+    listed = isinstance(scopes, list) and all(isinstance(s, str) for s in scopes)
+    if scopes is not None and not isinstance(scopes, str) and not listed:  # str: google-auth splits
+        raise refuse("scopes", "is not a list of strings")
 
 
 def _signature(path: Path) -> tuple[int, int, int] | None:

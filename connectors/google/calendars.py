@@ -1,9 +1,12 @@
 """Which Google calendar a connector works on: an id, or a name looked up (and made).
 
 With ``calendar = "Name"`` the account's calendar list (``calendarList.list``) is searched
-for a calendar of that summary that the account owns or may write; when there is none and
-``create`` allows it, ``calendars.insert`` makes it (with the ``calendar.app.created``
-scope). The resolved id is kept in memory for the connector's life.
+for a calendar of that summary that the account owns or may write, hidden ones included
+(``showHidden``: a calendar the user hid in the web UI is still there, and making another
+would split the notes); when there is none and ``create`` allows it (by default only for the
+notes calendar), ``calendars.insert`` makes it (with the ``calendar.app.created`` scope). The
+resolved id is kept in memory until :meth:`CalendarFinder.forget` (Google answered 404 for it:
+the calendar was deleted, and is looked up again).
 """
 
 from __future__ import annotations
@@ -51,13 +54,24 @@ class CalendarFinder:
             if self._found is None and may_create and self.options.create:
                 self._found = self._make(wanted)
             if self._found is None:
-                raise CalendarMissing(self.name, f"the account has no calendar called {wanted!r}")
+                raise CalendarMissing(self.name, self._missing(wanted))
             return self._found
+
+    def _missing(self, wanted: str) -> str:
+        text = f"the account has no calendar called {wanted!r} that it may write"
+        if self.options.is_notes or self.options.create:
+            return text
+        return f"{text}; syncd makes only the notes calendar (check the name, or set create = true)"
+
+    def forget(self) -> None:
+        """Drop the resolved id: the next use looks the name up again."""
+        with self._lock:
+            self._found = None
 
     def _lookup(self, wanted: str) -> str | None:
         calendars = self.session.resource("calendarList")
         request = calendars.list(
-            fields="nextPageToken,items(id,summary,accessRole)", maxResults=250
+            fields="nextPageToken,items(id,summary,accessRole)", maxResults=250, showHidden=True
         )
         for _ in range(_MAX_PAGES):
             page = self.session.execute("calendar", request, "calendarList.list")

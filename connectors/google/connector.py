@@ -5,13 +5,17 @@ id of the event or series master (see :mod:`.ids`). Changes come from ``events.l
 sync tokens (see :mod:`.listing`, :mod:`.cursor`). Writes only ever ``patch`` (never PUT),
 with ``If-Match`` on the item's etag and ``sendUpdates=none``; syncd's data lives in
 ``extendedProperties.private`` (see :mod:`.writes`). Notes are inserted with a client-chosen
-id, so a retried insert answers 409 and counts as done.
+id, so a retried insert answers 409 and counts as done; an id whose event was deleted (Google
+keeps it as a cancelled tombstone, and refuses it to a new insert) is patched back to life.
+A calendar found by name that Google answers 404 for is looked up again: the call raises
+``CursorExpired``, so the engine's full listing may make the notes calendar anew.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TextIO
@@ -25,10 +29,24 @@ from connectors.google.ids import event_id
 from connectors.google.listing import LIST_FIELDS, LIST_PARAMS, Reader, build_object
 from connectors.google.mapping import ITEM_FIELDS, Item, Series, object_etag, same_original
 from connectors.google.options import GoogleOptions, option_warnings, parse_options
-from connectors.google.session import Session
-from connectors.google.writes import Unfit, Wanted, insert_body, patch_for, read_wanted
+from connectors.google.session import CalendarGone, Session
+from connectors.google.writes import (
+    Unfit,
+    Wanted,
+    insert_body,
+    patch_for,
+    read_wanted,
+    restore_body,
+)
 from syncd.connector import Connector, Delta, ItemFailure, RemoteObject
-from syncd.errors import ConfigProblem, Conflict, ConnectorError, CursorExpired
+from syncd.errors import (
+    AlreadyExists,
+    ConfigProblem,
+    Conflict,
+    ConnectorError,
+    CursorExpired,
+    NotFound,
+)
 
 if TYPE_CHECKING:
     from syncd.config import CalendarConfig
@@ -60,8 +78,9 @@ class GoogleConnector(Connector):
 
     @classmethod
     def from_config(cls, calendar: CalendarConfig) -> GoogleConnector:
-        """Options: ``calendar_id`` (default ``primary``) or ``calendar`` (a name, made when
-        missing unless ``create = false``), ``token_file`` (default
+        """Options: ``calendar_id`` (default ``primary``) or ``calendar`` (a name; made when
+        missing if ``create``, which is true by default for the notes calendar only),
+        ``token_file`` (default
         ``<token folder>/google-<name>.json``) or ``service_account_file`` with ``subject``,
         ``client_secrets_file`` (for ``syncd auth google``), ``api_endpoint``, ``ca_file``,
         ``timeout``."""
@@ -96,17 +115,28 @@ class GoogleConnector(Connector):
         *,
         horizon: tuple[datetime, datetime] | None = None,
     ) -> Delta:
-        """A full listing (``cursor`` None; bounded below by the horizon's start) or the
-        changes since ``cursor``. A calendar named in ``calendar`` is made on the first full
-        listing of a calendar syncd knows nothing of yet."""
-        if cursor is None:
-            calendar = self.finder.calendar_id(may_create=not known)
-            listing = self.reader.full(calendar, horizon)
-            assert listing.token is not None
-            cursor_text = make_cursor(self._query(calendar), listing.token)
-            return Delta(listing.objects, (), cursor_text, full=True, failures=listing.failures)
+        """A full listing of the whole calendar (``cursor`` None; the horizon is not used:
+        the sync token covers every event anyway) or the changes since ``cursor``. A calendar
+        named in ``calendar`` is made by a full listing when ``create`` allows it, if it is
+        the notes calendar or syncd knows nothing of it yet."""
+        with self._calendar_gone():
+            if cursor is None:
+                return self._full(known)
+            return self._changes(cursor)
+
+    def _full(self, known: Mapping[str, str]) -> Delta:
+        calendar = self.finder.calendar_id(may_create=self.options.is_notes or not known)
+        listing = self.reader.full(calendar)
+        assert listing.token is not None
+        cursor = make_cursor(self._query(calendar), listing.token)
+        return Delta(listing.objects, (), cursor, full=True, failures=listing.failures)
+
+    def _changes(self, cursor: str) -> Delta:
         state = read_cursor(cursor)
-        calendar = self.finder.calendar_id(may_create=False)
+        try:
+            calendar = self.finder.calendar_id(may_create=False)
+        except CalendarMissing as missing:
+            raise CursorExpired(self.name, f"{_detail(missing)}; a full listing follows") from None
         if state is None:
             raise CursorExpired(self.name, "the stored cursor is not a Google cursor")
         if state[0] != self._query(calendar):
@@ -120,6 +150,22 @@ class GoogleConnector(Connector):
             full=False,
             failures=listing.failures,
         )
+
+    @contextmanager
+    def _calendar_gone(self) -> Iterator[None]:
+        """A 404 for a calendar found by name: forget its id and expire the cursor, so the
+        next listing looks the name up again (and may make the notes calendar anew)."""
+        try:
+            yield
+        except CalendarGone as gone:
+            if self.options.calendar is None:
+                raise
+            self.finder.forget()
+            raise CursorExpired(
+                self.name,
+                f"the calendar {self.options.calendar!r} is gone ({_detail(gone)}); "
+                "it is looked up again",
+            ) from None
 
     # --- single objects -------------------------------------------------------------------
 
@@ -215,22 +261,43 @@ class GoogleConnector(Connector):
         return patched
 
     def create(self, href: str, data: bytes) -> str:
-        """``events.insert`` with the id derived from ``href``; ``AlreadyExists`` on 409."""
-        calendar = self.finder.calendar_id(may_create=True)
+        """``events.insert`` with the id derived from ``href``. On 409 the id is read: a
+        deleted event there is patched back as ``data`` (Google never frees a deleted id);
+        a live one is ``AlreadyExists``."""
         event = self._event(href)
         wanted = self._wanted(href, data)
         if len(wanted) != 1 or wanted[0].rid is not None:
             raise ConnectorError(self.name, f"{href}: only a single event can be created")
-        request = self.session.events.insert(
-            calendarId=calendar,
-            body=insert_body(event, wanted[0]),
-            sendUpdates="none",
-            fields=ITEM_FIELDS,
-        )
-        made = self.session.execute("create", request, f"events.insert {event}")
+        with self._calendar_gone():
+            calendar = self.finder.calendar_id(may_create=True)
+            request = self.session.events.insert(
+                calendarId=calendar,
+                body=insert_body(event, wanted[0]),
+                sendUpdates="none",
+                fields=ITEM_FIELDS,
+            )
+            try:
+                made = self.session.execute("create", request, f"events.insert {event}")
+            except AlreadyExists:
+                made = self._restore(calendar, event, wanted[0], href)
         if not isinstance(made, Mapping):
             raise ConnectorError(self.name, f"events.insert {event} answered with no event")
         return object_etag(Series(made))
+
+    def _restore(self, calendar: str, event: str, wanted: Wanted, href: str) -> Item:
+        """The insert found ``event`` taken: bring a deleted one back, else AlreadyExists."""
+        try:
+            held = self.reader.item(calendar, event)
+        except NotFound:
+            raise ConnectorError(
+                self.name,
+                f"{href}: Google refused the insert as a duplicate, but no event has the id "
+                f"{event} (another event uses the UID {wanted.uid!r}?)",
+            ) from None
+        if held.get("status") != "cancelled":
+            raise AlreadyExists(self.name, f"{href} already exists (event {event})")
+        log.info("google.event_restored", calendar=self.name, event_id=event)
+        return self._patch(calendar, held, restore_body(held, wanted))
 
     def delete(self, href: str, etag: str) -> None:
         """``events.delete`` with ``If-Match``; ``Conflict`` on 412, ``NotFound`` on 404/410.
@@ -268,3 +335,10 @@ class GoogleConnector(Connector):
     def close(self) -> None:
         """Close this thread's connections."""
         self.session.close()
+
+
+def _detail(error: ConnectorError) -> str:
+    """The message of ``error`` without its ``calendar '...': `` prefix."""
+    prefix = f"calendar {error.calendar!r}: "
+    text = str(error)
+    return text[len(prefix) :] if text.startswith(prefix) else text

@@ -1,23 +1,26 @@
 """Reading events: full and incremental listings, and one series at a time.
 
 Full listing: ``events.list`` with ``showDeleted=true``, ``singleEvents=false``,
-``maxResults=2500`` and ``fields=`` (plus ``timeMin`` = the horizon's start, which is not part
-of the token's fingerprint because Google forbids it with ``syncToken``), every page, the
-``nextSyncToken`` taken from the last page only. Incremental: ``syncToken`` with the same
-fixed parameters and nothing else; 410 on any page is ``CursorExpired``.
+``maxResults=2500`` and ``fields=``, every page, the ``nextSyncToken`` taken from the last page
+only. It has no ``timeMin``: the sync token covers the whole calendar anyway, and a bounded
+listing would leave out the exceptions of a listed series that were moved before the bound
+(the series would then show a phantom instance, and read differently from ``events.get``).
+Incremental: ``syncToken`` with the same fixed parameters and nothing else; 410 on any page is
+``CursorExpired``.
 
 Google lists a series as its master plus one item per exception; syncd's object is the whole
 series. On an incremental listing anything that touches a series (a master with
 ``recurrence``, an item with ``recurringEventId``) refetches that series in one request
 (``events.list`` by ``iCalUID``), after an ``events.get`` of the master when only a bare
 cancelled exception arrived. A cancelled single event or master is a removal; a cancelled
-exception of a live series stays in the object as a cancelled instance.
+exception of a live series stays in the object as a cancelled instance. A series whose refetch
+fails is a (not lasting) :class:`~syncd.connector.ItemFailure` of its href: the rest of the
+listing is used and the engine keeps the previous cursor, so it is offered again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -35,7 +38,7 @@ from connectors.google.mapping import (
 )
 from connectors.google.session import Session
 from syncd.connector import ItemFailure, RemoteObject
-from syncd.errors import ConnectorError, NotFound, TransientError
+from syncd.errors import AuthError, ConnectorError, CursorExpired, NotFound, TransientError
 
 __all__ = ["LIST_FIELDS", "LIST_PARAMS", "Listing", "Reader"]
 
@@ -70,12 +73,9 @@ class Reader:
 
     # --- listings -------------------------------------------------------------------------
 
-    def full(self, calendar: str, horizon: tuple[datetime, datetime] | None) -> Listing:
+    def full(self, calendar: str) -> Listing:
         """Every live object of the calendar, and the token of the listing."""
-        params: dict[str, object] = dict(LIST_PARAMS)
-        if horizon is not None:
-            params["timeMin"] = _rfc3339(horizon[0])
-        items, token = self._pages("list", calendar, params)
+        items, token = self._pages("list", calendar, LIST_PARAMS)
         masters, exceptions = group(unique(items))
         listing = Listing()
         listing.token = token
@@ -83,10 +83,8 @@ class Reader:
             parts = exceptions.pop(event, [])
             if master.get("status") != "cancelled":
                 self._add(listing, Series(master, tuple(parts)))
-        for event in sorted(exceptions):  # exceptions whose master lies outside the listing
-            series = self.series(calendar, event, None, _uid_hint(exceptions[event]))
-            if series is not None:
-                self._add(listing, series)
+        for event in sorted(exceptions):  # exceptions whose master is not listed (not ours?)
+            self._refetch(listing, calendar, event, None, exceptions[event], removal=False)
         return listing
 
     def changes(self, calendar: str, token: str) -> Listing:
@@ -107,16 +105,42 @@ class Reader:
         for event in exceptions:
             touched.setdefault(event, None)
         for event, master in sorted(touched.items()):
-            series = self.series(calendar, event, master, _uid_hint(exceptions.get(event, [])))
-            if series is None:
-                listing.removed.append(href_of(event))
-            else:
-                self._add(listing, series)
+            parts = exceptions.get(event, [])
+            self._refetch(listing, calendar, event, master, parts, removal=True)
         return listing
 
+    def _refetch(
+        self,
+        listing: Listing,
+        calendar: str,
+        event: str,
+        master: Item | None,
+        parts: list[Item],
+        *,
+        removal: bool,
+    ) -> None:
+        """Read one touched series whole into ``listing``: its object, its removal (when
+        ``removal``) or, when the refetch fails, a failure that is not lasting."""
+        try:
+            series = self.series(calendar, event, master, _uid_hint(parts))
+        except (AuthError, CursorExpired):
+            raise
+        except ConnectorError as error:
+            etag = str(master.get("etag") or "") if master is not None else ""
+            reason = f"the series {event} could not be read again: {error}"
+            log.warning("google.series_failed", calendar=self.name, event_id=event, reason=reason)
+            listing.failures.append(ItemFailure(href_of(event), etag, reason))
+            return
+        if series is not None:
+            self._add(listing, series)
+        elif removal:
+            listing.removed.append(href_of(event))
+
     def _pages(
-        self, operation: str, calendar: str, params: Mapping[str, object]
+        self, operation: str, calendar: str, params: Mapping[str, object], *, token: bool = True
     ) -> tuple[list[Item], str]:
+        """Every item of a listing and its ``nextSyncToken``, which only the full and the
+        incremental listings must carry (``token``); otherwise it may be empty."""
         request = self._events.list(calendarId=calendar, fields=LIST_FIELDS, **params)
         items: list[Item] = []
         for _ in range(MAX_PAGES):
@@ -124,10 +148,12 @@ class Reader:
             items.extend(_items(self.name, page))
             following = self._events.list_next(request, page)
             if following is None:
-                token = page.get("nextSyncToken")
-                if not isinstance(token, str) or not token:
+                found = page.get("nextSyncToken")
+                if isinstance(found, str) and found:
+                    return items, found
+                if token:
                     raise TransientError(self.name, "the last page of events.list has no token")
-                return items, token
+                return items, ""
             request = following
         raise TransientError(self.name, f"events.list did not end after {MAX_PAGES} pages")
 
@@ -161,7 +187,7 @@ class Reader:
         if uid is None:
             return None if master is None else Series(master)
         params = {"iCalUID": uid, "showDeleted": True, "singleEvents": False}
-        items, _token = self._pages("list", calendar, params)
+        items, _token = self._pages("list", calendar, params, token=False)
         parts = [i for i in unique(items) if event in (i.get("id"), i.get("recurringEventId"))]
         fresh = next((i for i in parts if i.get("id") == event), master)
         if fresh is None:  # not listed under that UID: read it by id
@@ -217,7 +243,3 @@ def _items(name: str, page: Any) -> list[Item]:
     if not isinstance(items, list):
         raise TransientError(name, "events.list answered with items that are not a list")
     return [item for item in items if isinstance(item, Mapping)]
-
-
-def _rfc3339(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -34,6 +34,7 @@ __all__ = [
     "Malformed",
     "Series",
     "When",
+    "clean_text",
     "group",
     "object_etag",
     "parse_when",
@@ -243,8 +244,13 @@ def _prop_when(name: str, value: When, zone: tzinfo | None = None) -> str:
     return f"{name};TZID={zone}:{local}"
 
 
+def clean_text(value: str) -> str:
+    """A text as the iCalendar object shows it: line ends as LF, control characters gone."""
+    return _CONTROL.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+
+
 def _escape(value: str) -> str:
-    cleaned = _CONTROL.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+    cleaned = clean_text(value)
     return (
         cleaned.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
     )

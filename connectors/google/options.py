@@ -70,8 +70,11 @@ class GoogleOptions:
     """The calendar's id (``primary`` is the account's own calendar)."""
     calendar: str | None = None
     """Instead of an id: the calendar's name (summary) in the account's calendar list."""
-    create: bool = True
-    """With ``calendar``: make it (``calendars.insert``) when the list has none of that name."""
+    create: bool = False
+    """With ``calendar``: make it (``calendars.insert``) when the list has none of that name.
+    Defaults to true for the notes calendar only: a watched calendar is never made empty."""
+    is_notes: bool = False
+    """This is syncd's notes calendar (``[notes] calendar``)."""
     api_endpoint: str = DEFAULT_ENDPOINT
     """Root of the API, always ending in ``/calendar/v3/``."""
     ca_file: Path | None = None
@@ -128,10 +131,10 @@ def parse_options(calendar: CalendarConfig) -> GoogleOptions:
     calendar_id, name = text("calendar_id"), text("calendar")
     if calendar_id is not None and name is not None:
         problems.append(calendar.problem("calendar", "give calendar_id or calendar, not both"))
-    create = options.get("create", True)
+    create = options.get("create", calendar.is_notes)
     if not isinstance(create, bool):
         problems.append(calendar.problem("create", f"must be true or false, got {create!r}"))
-        create = True
+        create = calendar.is_notes
     endpoint = _endpoint(text("api_endpoint"), calendar, problems)
     ca_file = path("ca_file", must_exist=True)
     token_file = path("token_file")
@@ -160,6 +163,7 @@ def parse_options(calendar: CalendarConfig) -> GoogleOptions:
         calendar_id=calendar_id or "primary",
         calendar=name,
         create=create,
+        is_notes=calendar.is_notes,
         api_endpoint=endpoint,
         ca_file=ca_file,
         token_file=token_file,

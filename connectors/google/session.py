@@ -10,10 +10,15 @@ first ``errors[].reason``) and :data:`EXCEPTIONS` for what the HTTP stack raises
 ``rateLimitExceeded``/``userRateLimitExceeded`` and 5xx are retried with capped exponential
 backoff and full jitter, honouring ``Retry-After``; a reset connection, a broken pipe or a
 timeout rebuilds this thread's HTTP object and retries; ``403 quotaExceeded`` pauses the whole
-account for :attr:`Session.quota_pause` seconds (every request of it fails at once meanwhile);
+account for :attr:`Session.quota_pause` seconds, and a ``Retry-After`` longer than
+:attr:`Session.max_wait` pauses it that long (every request of it fails at once meanwhile,
+also in the next cycle);
 a 401 is refreshed and retried once by ``AuthorizedHttp``, then the account needs consent.
-Waits end at once on :meth:`Session.interrupt`. Messages name the calendar and the method,
-never a token (request URIs are not quoted: they hold sync and page tokens).
+Anything else raised inside a request or a token refresh (a client library bug, a token
+file google-auth chokes on) fails that calendar with a ``ConnectorError``; its traceback is
+logged at debug level only. Waits end at once on :meth:`Session.interrupt`. Messages name
+the calendar and the method, never a token (request URIs are not quoted: they hold sync and
+page tokens).
 """
 
 from __future__ import annotations
@@ -49,9 +54,13 @@ from syncd.errors import (
     TransientError,
 )
 
-__all__ = ["EXCEPTIONS", "STATUSES", "Session", "resource_for", "service_for"]
+__all__ = ["EXCEPTIONS", "STATUSES", "CalendarGone", "Session", "resource_for", "service_for"]
 
 log = structlog.get_logger("syncd.google")
+
+
+class CalendarGone(ConnectorError):
+    """Google answered 404 for the calendar itself (deleted, or no longer shared)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +93,7 @@ STATUSES: Mapping[tuple[str, int, str | None], _Rule] = {
         ConnectorError, "only the organizer may change this"
     ),
     ("*", 403, None): _Rule(ConnectorError, "access is forbidden"),
-    ("*", 404, None): _Rule(ConnectorError, "the calendar does not exist or is not shared"),
+    ("*", 404, None): _Rule(CalendarGone, "the calendar does not exist or is not shared"),
     ("*", 429, None): _RETRY_RATE,
     ("sync", 410, None): _Rule(CursorExpired, "Google no longer accepts the sync token"),
     ("get", 404, None): _GONE,
@@ -100,6 +109,9 @@ STATUSES: Mapping[tuple[str, int, str | None], _Rule] = {
 }
 _SERVER_ERROR = _Rule(TransientError, "server error", retry=True)
 _UNEXPECTED = _Rule(ConnectorError, "unexpected reply")
+_UNEXPECTED_RAISE = _Rule(
+    ConnectorError, "the client library failed unexpectedly (details at --log-level debug)"
+)
 
 # What the HTTP stack raises. First match wins: a certificate error is an SSLError, which is
 # an OSError; a reset connection is an OSError too.
@@ -222,6 +234,10 @@ def _retry_after(value: object) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def _span(seconds: float) -> str:
+    return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
 class Session:
     """Sends one calendar's requests: per-thread HTTP, retries, one error table."""
 
@@ -291,8 +307,9 @@ class Session:
         for attempt in range(1, self.attempts + 1):
             self._check_pause(what)
             wait: float | None = None
+            http = self._http()
             try:
-                result = request.execute(http=self._http())
+                result = request.execute(http=http)
                 self.account.after_request(self.name)
                 self.account.succeeded()
                 return result
@@ -314,8 +331,12 @@ class Session:
             except GoogleAuthError as error:
                 rule = _Rule(AuthError, "the credentials cannot be used")
                 detail = f"{rule.message} ({type(error).__name__}); {consent_hint(self.name)}"
+            except Exception as error:  # the vendor boundary: no vendor exception leaves it
+                log.debug("google.unexpected", calendar=self.name, what=what, exc_info=True)
+                rule = _UNEXPECTED_RAISE
+                detail = f"{rule.message} ({what}: {type(error).__name__})"
             if rule.pause:
-                self.account.pause(self.quota_pause)
+                self.account.pause(self.quota_pause, "Google's usage limits were exceeded")
                 detail += f"; paused for {self.quota_pause / 60:.0f} min"
             elif rule.retry and attempt < self.attempts and not self.interrupted.is_set():
                 delay = self._delay(attempt) if wait is None else wait
@@ -326,7 +347,8 @@ class Session:
                         continue
                     detail += "; not retried, syncd is stopping"
                 else:
-                    detail += f"; Google asks to wait {delay:.0f}s, the next cycle retries"
+                    self.account.pause(delay, f"Google asked to wait {delay:.0f}s")
+                    detail += f"; Google asks to wait {delay:.0f}s, the account waits that long"
             raise self._failure(rule, detail)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
@@ -347,12 +369,11 @@ class Session:
         return rule, f"{rule.message}: {why} ({what}); {consent_hint(self.name)}"
 
     def _check_pause(self, what: str) -> None:
-        left = self.account.paused_for()
+        left, reason = self.account.paused()
         if left > 0:
             raise TransientError(
                 self.name,
-                f"Google's usage limits were exceeded for this account; requests wait "
-                f"{left / 60:.1f} more min ({what} not sent)",
+                f"{reason} for this account; requests wait {_span(left)} more ({what} not sent)",
             )
 
     def _delay(self, attempt: int) -> float:

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from icalendar import Calendar
 
-from connectors.google.mapping import PRIVATE_PREFIX, Malformed, When, parse_when
+from connectors.google.mapping import PRIVATE_PREFIX, Malformed, When, clean_text, parse_when
 
 __all__ = [
     "MAX_KEY",
@@ -31,6 +31,7 @@ __all__ = [
     "insert_body",
     "patch_for",
     "read_wanted",
+    "restore_body",
 ]
 
 MAX_KEY = 44
@@ -196,10 +197,14 @@ def _private_patch(item: Item, wanted: Mapping[str, str]) -> dict[str, str | Non
 
 
 def _field_patch(item: Item, wanted: Wanted) -> dict[str, Any]:
+    """The fields that differ, compared as the mapping shows them (the item's texts with the
+    same line ends and control characters as its iCalendar object): an unchanged text read
+    back from that object is not a difference."""
     patch: dict[str, Any] = {}
     for key in ("summary", "description", "location"):
         value = getattr(wanted, key)
-        if (item.get(key) or "") != value:
+        held = item.get(key)
+        if clean_text(held if isinstance(held, str) else "") != clean_text(value):
             patch[key] = value
     if (item.get("transparency") or "opaque") != wanted.transparency:
         patch["transparency"] = wanted.transparency
@@ -276,3 +281,33 @@ def insert_body(event_id: str, wanted: Wanted) -> dict[str, Any]:
             if "dateTime" in body[key]:
                 body[key].setdefault("timeZone", "UTC")  # required for a recurring event
     return body
+
+
+def restore_body(item: Item, wanted: Wanted) -> dict[str, Any]:
+    """An ``events.patch`` body that brings a deleted event (Google keeps its id for ever)
+    back as ``wanted``: confirmed, every field of an insert set again, and what the old event
+    had beyond that (private properties, attendees, rules) patched to null."""
+    body = insert_body(str(item.get("id") or ""), wanted)
+    del body["id"], body["iCalUID"]
+    body["description"] = wanted.description
+    body["location"] = wanted.location
+    body["start"] = when_body(wanted.start, _mapping(item.get("start")))
+    body["end"] = when_body(wanted.end, _mapping(item.get("end")))
+    for key in ("start", "end"):
+        if wanted.recurrence and body[key].get("dateTime") and not body[key].get("timeZone"):
+            body[key]["timeZone"] = "UTC"  # required for a recurring event
+    if wanted.status == "cancelled":
+        body["status"] = "confirmed"
+    private = _private_patch(item, wanted.private)
+    body.pop("extendedProperties", None)
+    if private:
+        body["extendedProperties"] = {"private": private}
+    if item.get("recurrence") and not wanted.recurrence:
+        body["recurrence"] = None
+    if item.get("attendees"):
+        body["attendees"] = None
+    return body
+
+
+def _mapping(value: object) -> Mapping[str, Any] | None:
+    return value if isinstance(value, Mapping) else None
