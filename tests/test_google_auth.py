@@ -242,3 +242,32 @@ def consent(url: str, ca_pem: Path) -> str:
     location = str(answer.value.headers["Location"])
     assert re.search(r"[?&]code=", location)
     return location
+
+
+def test_a_malformed_token_file_fails_its_calendar_only(
+    emu: GoogleCalendarEmulator, ca: tuple[trustme.CA, Path], tmp_path: Path
+) -> None:
+    """``"scopes": 5`` in one calendar's token file: ``syncd once`` exits 1 with a message
+    naming the file and the key, no traceback, and the other calendar is synced."""
+    good, bad = emu.add_calendar("good"), emu.add_calendar("bad")
+    tokens = tmp_path / "var" / "tokens"
+    write_token(emu, tokens, "google-good.json")
+    broken = write_token(emu, tokens, "google-bad.json")
+    broken.write_text(json.dumps({**json.loads(broken.read_text()), "scopes": 5}))
+    tables = "".join(
+        f'[[calendars]]\nname = "{name}"\nconnector = "google"\ncalendar_id = "{calendar}"\n'
+        f'api_endpoint = "{emu.endpoint}"\nca_file = "{ca[1]}"\n'
+        for name, calendar in (("bad", bad), ("good", good))
+    )
+    (tmp_path / "syncd.toml").write_text(
+        '[state]\npath = "var/state.db"\n[audit]\npath = "var/audit.jsonl"\n'
+        '[owner]\nemails = ["me@example.com"]\ntimezone = "Europe/Berlin"\n' + tables
+    )
+    emu.clear_requests()
+    once = syncd_once(tmp_path)
+    assert once.returncode == 1, once.stderr
+    assert f"the token file {broken}: scopes is not a list of strings" in once.stderr
+    assert "Traceback" not in once.stdout + once.stderr
+    listed = {r.path for r in api_calls(emu)}
+    assert any(good.replace("@", "%40") in path for path in listed)
+    assert not any(bad.replace("@", "%40") in path for path in listed)

@@ -748,3 +748,91 @@ def test_syncd_auth_google_needs_a_client_secrets_file(tmp_path: Path) -> None:
         GoogleConnector.authorize(
             config(tmp_path, client_secrets_file="client.json"), io.StringIO(), open_browser=False
         )
+
+
+def test_an_unexpected_failure_inside_a_request_names_the_calendar(
+    tmp_path: Path, token_file: Path
+) -> None:
+    """Whatever the client library raises beyond the table becomes a ConnectorError."""
+    connector, _sleeps, _mock = mocked(tmp_path, [])
+
+    class Buggy:
+        def request(self, *args: object, **kwargs: object) -> None:
+            raise TypeError("'int' object is not iterable")
+
+    connector.session.http_factory = lambda _credentials: Buggy()
+    with pytest.raises(ConnectorError) as raised:
+        connector.get("ev0001")
+    assert type(raised.value) is ConnectorError
+    assert "calendar 'work'" in str(raised.value)
+    assert "TypeError" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("scopes", 5, "scopes is not a list of strings"),
+        ("scopes", [1], "scopes is not a list of strings"),
+        ("token_uri", 5, "token_uri is not a string"),
+        ("expiry", 17, "expiry is not a string"),
+        ("refresh_token", None, "refresh_token is missing"),
+        ("client_id", ["x"], "client_id is not a string"),
+        ("client_secret", {}, "client_secret is missing"),
+    ],
+)
+def test_a_token_file_field_of_the_wrong_type_is_named(
+    tmp_path: Path, token_file: Path, key: str, value: object, words: str
+) -> None:
+    info = json.loads(token_file.read_text())
+    token_file.write_text(json.dumps({**info, key: value}))
+    connector, _sleeps, mock = mocked(tmp_path, [({"status": "200"}, EVENT)])
+    with pytest.raises(AuthError, match=f"{token_file}: {words}"):
+        connector.get("ev0001")
+    assert mock.request_sequence == []
+
+
+def test_a_page_without_a_sync_token_is_fine_for_a_series_refetch(
+    tmp_path: Path, token_file: Path
+) -> None:
+    """Only full and incremental listings must end with nextSyncToken; the iCalUID listing
+    that reads a touched series again need not."""
+    changed = {"items": [master(etag='"m2"')], "nextSyncToken": "t2"}
+    refetched = {"items": [master(etag='"m2"'), exception_at(8, status="cancelled")]}
+    connector, _sleeps, _mock = mocked(
+        tmp_path,
+        [({"status": "200"}, json.dumps(page).encode()) for page in (changed, refetched)],
+    )
+    delta = connector.list_changes(make_cursor(connector._query("primary"), "t1"), {})
+    [series] = delta.upserts
+    assert series.data.count(b"RECURRENCE-ID") == 1
+    assert delta.failures == []
+
+
+def test_a_410_on_the_second_page_of_a_poll_expires_the_cursor(
+    tmp_path: Path, token_file: Path
+) -> None:
+    """Tokens may die between the pages of an incremental listing: CursorExpired, and the
+    full listing that follows is one request."""
+    first = {"items": [single()], "nextPageToken": "p2"}
+    connector, _sleeps, mock = mocked(
+        tmp_path,
+        [
+            ({"status": "200"}, json.dumps(first).encode()),
+            ({"status": "410"}, error_body(410, "fullSyncRequired")),
+            ({"status": "200"}, json.dumps({"items": [single()], "nextSyncToken": "t9"}).encode()),
+        ],
+    )
+    with pytest.raises(CursorExpired):
+        connector.list_changes(make_cursor(connector._query("primary"), "t1"), {})
+    assert "pageToken=p2" in mock.request_sequence[1][0]
+    full = connector.list_changes(None, {})
+    assert [o.href for o in full.upserts] == ["ev0001"]
+    assert len(mock.request_sequence) == 3
+
+
+def test_an_annotation_of_texts_with_crlf_and_control_characters_patches_only_it() -> None:
+    """The texts read back from the object (LF, no control characters) are not a change."""
+    item = single(summary="Lunch\x0c", description="line1\r\nline2\rline3", location="A\x01")
+    data = to_ical(Series(item)).replace(b"END:VEVENT", b"X-SYNCD-VERDICT:x\r\nEND:VEVENT")
+    patch = patch_for(item, read_wanted(data)[0])
+    assert patch.body == {"extendedProperties": {"private": {"X-SYNCD-VERDICT": "x"}}}

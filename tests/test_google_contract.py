@@ -19,7 +19,7 @@ from connectors.google.account import forget_accounts
 from connectors.google.ids import event_id
 from connectors.google.options import SCOPES
 from syncd.config import CalendarConfig
-from syncd.errors import CursorExpired
+from syncd.errors import AlreadyExists, ConnectorError, CursorExpired
 from tests.contract import START, ConnectorContract, Outside, listed, sample, snapshot
 from tests.google_emulator import GoogleCalendarEmulator, Recorded
 
@@ -376,6 +376,143 @@ def test_the_notes_calendar_is_found_by_name_or_made_once(
     forget_accounts()
 
 
-def test_the_connector_asks_for_no_wider_scopes(emu: GoogleCalendarEmulator) -> None:
-    """Everything above ran with a token of syncd's three scopes and no 403."""
-    assert all(r.status != 403 for r in emu.requests)
+def test_a_hidden_notes_calendar_is_found_not_made_again(
+    emu: GoogleCalendarEmulator, tmp_path: Path
+) -> None:
+    """The user hid the notes calendar in the web UI: it is still the notes calendar."""
+    write_token(emu, tmp_path / "tokens", "google-notes.json")
+    name = f"syncd notes {uuid.uuid4().hex[:8]}"
+    hidden = emu.add_calendar(name, hidden=True)
+    config = google_config(tmp_path, emu, "notes", is_notes=True, calendar=name)
+    connector = GoogleConnector.from_config(config)
+    connector.list_changes(None, {})
+    assert connector.finder.calendar_id(may_create=False) == hidden
+    assert [r for r in emu.requests if r.method == "POST" and r.path.endswith("/calendars")] == []
+    forget_accounts()
+
+
+def test_a_deleted_notes_calendar_is_looked_up_and_made_again(
+    emu: GoogleCalendarEmulator, tmp_path: Path
+) -> None:
+    """Google answers 404 for the notes calendar: the poll is CursorExpired (the id is
+    forgotten), and the full listing that follows makes it again, also with known notes."""
+    write_token(emu, tmp_path / "tokens", "google-notes.json")
+    name = f"syncd notes {uuid.uuid4().hex[:8]}"
+    config = google_config(tmp_path, emu, "notes", is_notes=True, calendar=name)
+    connector = quick(GoogleConnector.from_config(config))
+    first = connector.list_changes(None, {})
+    connector.create("syncd-note-1.ics", sample("n1@syncd"))
+    old = connector.finder.calendar_id(may_create=False)
+    gone = connector.session.resource("calendars").delete(calendarId=old)
+    connector.session.execute("calendar", gone, "calendars.delete")  # the user deletes it
+    known = {"syncd-note-1.ics": "x"}
+    with pytest.raises(CursorExpired, match="looked up again"):
+        connector.list_changes(first.cursor, known)
+    with pytest.raises(CursorExpired, match="a full listing follows"):
+        connector.list_changes(first.cursor, known)
+    again = connector.list_changes(None, known)
+    assert list(again.upserts) == []
+    assert connector.finder.calendar_id(may_create=False) not in (old, None)
+    connector.create("syncd-note-1.ics", sample("n1@syncd"))
+    forget_accounts()
+
+
+def test_a_watched_calendar_by_name_is_never_made(
+    emu: GoogleCalendarEmulator, tmp_path: Path
+) -> None:
+    """Only the notes calendar is made when missing: a watched one is a clear error."""
+    write_token(emu, tmp_path / "tokens")
+    connector = GoogleConnector.from_config(google_config(tmp_path, emu, calendar="No such"))
+    emu.clear_requests()
+    with pytest.raises(ConnectorError, match="syncd makes only the notes calendar"):
+        connector.list_changes(None, {})
+    assert [r.method for r in api_calls(emu)] == ["GET"]
+    forget_accounts()
+
+
+def test_a_deleted_note_can_be_written_again(
+    emu: GoogleCalendarEmulator, connector: GoogleConnector, outside: GoogleOutside
+) -> None:
+    """Google keeps a deleted event's id (insert: 409): the tombstone is patched back to
+    life with the new content, If-Match and sendUpdates=none, its old properties cleared."""
+    href = "syncd-note-abc.ics"
+    first = sample("n@syncd").replace(b"END:VEVENT", b"X-SYNCD-OLD:1\r\nEND:VEVENT")
+    connector.create(href, first)
+    connector.delete(href, connector.get(href).etag)
+    emu.clear_requests()
+    again = sample("n@syncd", 14).replace(b"END:VEVENT", b"X-SYNCD-NEW:2\r\nEND:VEVENT")
+    etag = connector.create(href, again)
+    [patch] = [r for r in api_calls(emu) if r.method == "PATCH"]
+    assert param(patch, "sendUpdates") == "none"
+    assert patch.headers["if-match"]
+    current = connector.get(href)
+    assert current.etag == etag
+    stored = emu.event(outside.calendar_id, event_id(href))
+    assert stored is not None
+    assert stored["status"] == "confirmed"
+    assert stored["extendedProperties"]["private"] == {"X-SYNCD-NEW": "2"}
+    assert vevents(current.data)[0]["DTSTART"].dt == vevents(again)[0]["DTSTART"].dt
+    with pytest.raises(AlreadyExists):
+        connector.create(href, again)
+
+
+def test_a_series_moved_before_the_horizon_keeps_its_exception(
+    emu: GoogleCalendarEmulator, connector: GoogleConnector, outside: GoogleOutside
+) -> None:
+    """An instance moved long before the horizon is still part of its listed series: the
+    full listing and events.get give the same object (no phantom instance)."""
+    calendar = outside.calendar_id
+    emu.put_event(calendar, series_body(recurrence=["RRULE:FREQ=WEEKLY;COUNT=30"]))
+    moved = {"dateTime": "2026-09-02T10:00:00Z"}
+    emu.patch_event(
+        calendar,
+        "series0001_20261215T100000Z",
+        {"start": moved, "end": {"dateTime": "2026-09-02T11:00:00Z"}},
+    )
+    full = connector.list_changes(None, {}, horizon=HORIZON)
+    [listed] = full.upserts
+    got = connector.get("series0001")
+    assert (listed.etag, listed.data) == (got.etag, got.data)
+    assert [str(p["DTSTART"].dt) for p in vevents(listed.data) if "RECURRENCE-ID" in p] == [
+        "2026-09-02 10:00:00+00:00"
+    ]
+
+
+def test_a_series_that_cannot_be_read_again_is_an_item_failure(
+    emu: GoogleCalendarEmulator, connector: GoogleConnector, outside: GoogleOutside
+) -> None:
+    """Its refetch fails (500 on every attempt): that series is a failure that is not
+    lasting, the other changes of the poll are listed and a new cursor is given."""
+    calendar = outside.calendar_id
+    emu.put_event(calendar, series_body())
+    first = connector.list_changes(None, {})
+    emu.delete_event(calendar, "series0001_20261208T100000Z")
+    outside.put("a.ics", sample("a"))
+    emu.inject("500", times=connector.session.attempts, path_contains="iCalUID=")
+    delta = connector.list_changes(first.cursor, snapshot(first, {}))
+    assert [o.href for o in delta.upserts] == ["a.ics"]
+    [failure] = delta.failures
+    assert (failure.href, failure.lasting) == ("series0001", False)
+    assert "server error" in failure.reason
+    assert delta.cursor is not None
+
+
+def test_the_connector_asks_for_no_wider_scopes(
+    emu: GoogleCalendarEmulator, tmp_path: Path
+) -> None:
+    """With a token of syncd's three scopes only, the notes calendar is found or made, its
+    events listed and written, and no request is refused."""
+    write_token(emu, tmp_path / "tokens", "google-notes.json")
+    name = f"syncd notes {uuid.uuid4().hex[:8]}"
+    config = google_config(tmp_path, emu, "notes", is_notes=True, calendar=name)
+    connector = GoogleConnector.from_config(config)
+    emu.clear_requests()
+    listing = connector.list_changes(None, {})
+    connector.create("n.ics", sample("n@syncd"))
+    connector.list_changes(listing.cursor, {})
+    assert connector.get("n.ics").href == "n.ics"
+    calls = api_calls(emu)
+    assert {r.method for r in calls} == {"GET", "POST"}
+    assert len(calls) >= 5
+    assert all(r.status == 200 for r in calls)
+    forget_accounts()

@@ -180,7 +180,7 @@ def test_a_long_retry_after_holds_the_account_until_it_ends(
     assert len(api_calls(emu)) == 1
     emu.clear_requests()
     for calendar in (connector, sibling):
-        with pytest.raises(TransientError, match="asked to wait 120s.*not sent"):
+        with pytest.raises(TransientError, match=r"asked to wait 120s.*not sent"):
             calendar.get("event00001")
     assert api_calls(emu) == []
     later = time.monotonic() + 121

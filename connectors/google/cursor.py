@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 __all__ = ["CODE_VERSION", "fingerprint", "make_cursor", "read_cursor"]
 
-CODE_VERSION = 1
+CODE_VERSION = 2
 """Raise when the listing or the mapping to iCalendar changes: stored cursors then expire."""
 
 

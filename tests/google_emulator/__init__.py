@@ -26,7 +26,9 @@ What is emulated
 ----------------
 - ``calendarList.list``/``get``, ``calendars.insert``/``get``/``delete``; ``primary`` is the
   caller's own calendar (id = the user's address). Each calendar has one owner; a token may
-  use only the calendars its user owns (others are 404, as Google hides them).
+  use only the calendars its user owns (others are 404, as Google hides them). Hidden
+  entries (``add_calendar(hidden=True)``) are listed only with ``showHidden=true`` or a
+  sync token.
 - ``events.insert``/``get``/``update``/``patch``/``delete``/``list``/``instances`` with ids,
   etags, ``If-Match`` (412), ``If-None-Match`` (304), 409 ``duplicate``, 410 ``deleted``,
   ``sendUpdates`` recorded (``emu.writes``), recurring series with instances and exceptions,

@@ -51,29 +51,38 @@ def list_entry(calendar: Calendar) -> dict[str, Any]:
     )
     if calendar.primary:
         out["primary"] = True
+    if calendar.hidden:
+        out["hidden"] = True
     if calendar.deleted:
         out = {"kind": out["kind"], "etag": out["etag"], "id": out["id"], "deleted": True}
     return out
 
 
 def list_calendars(store: Store, codec: TokenCodec, actor: Actor, query: Query) -> dict[str, Any]:
-    """``calendarList.list``: one page with every calendar the caller owns and a sync token."""
+    """``calendarList.list``: one page with every calendar the caller owns and a sync token.
+    Hidden entries only with ``showHidden=true`` (always with a sync token, which forbids
+    ``showHidden=false`` as it does ``showDeleted=false``)."""
     token = single(query, "syncToken")
     since = 0
     if token is not None:
-        if parse_bool(query, "showDeleted") is False or "minAccessRole" in query:
+        refused = (
+            parse_bool(query, "showDeleted") is False or parse_bool(query, "showHidden") is False
+        )
+        if refused or "minAccessRole" in query:
             raise invalid("Sync token cannot be used with these parameters.", location="syncToken")
         payload = codec.decode(token, "l")
         if payload is None or payload[1] != actor.email:
             raise full_sync_required()
         since = int(payload[2])
     show_deleted = token is not None or bool(parse_bool(query, "showDeleted"))
+    show_hidden = token is not None or bool(parse_bool(query, "showHidden"))
     items = [
         list_entry(calendar)
         for calendar in store.calendars.values()
         if calendar.owner == actor.email
         and calendar.list_seq > since
         and (show_deleted or not calendar.deleted)
+        and (show_hidden or not calendar.hidden)
     ]
     return {
         "kind": "calendar#calendarList",

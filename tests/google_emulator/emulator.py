@@ -194,15 +194,19 @@ class GoogleCalendarEmulator:
         calendar_id: str | None = None,
         time_zone: str = "UTC",
         owner: str | None = None,
+        hidden: bool = False,
     ) -> str:
-        """A new calendar (owned by the default user unless ``owner``); returns its id."""
+        """A new calendar (owned by the default user unless ``owner``; ``hidden`` from the
+        owner's calendar list, as the web UI's "Hide from list" does); returns its id."""
         with self._service.lock:
             store = self._service.store
             owner = owner or self.user
             store.users.add(owner)
-            return store.add_calendar(
+            calendar = store.add_calendar(
                 summary, owner=owner, calendar_id=calendar_id, time_zone=time_zone
-            ).id
+            )
+            calendar.hidden = hidden
+            return calendar.id
 
     def expire_sync_tokens(self, calendar_id: str | None = None) -> None:
         """Sync tokens of ``calendar_id`` (all calendars when ``None``) now answer 410."""

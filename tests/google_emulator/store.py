@@ -87,6 +87,7 @@ class Calendar:
     list_seq: int = 0
     updated: str = "1970-01-01T00:00:00.000Z"
     deleted: bool = False
+    hidden: bool = False  # the caller's calendar list entry is hidden (``hidden`` member)
 
     @property
     def tz(self) -> ZoneInfo:
