@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import re
 import stat
@@ -44,6 +45,7 @@ __all__ = [
     "SCOPES",
     "AppCredentials",
     "DelegatedCredentials",
+    "NotACache",
     "credentials_for",
     "device_code_sign_in",
 ]
@@ -65,6 +67,21 @@ _PEM_KEY = re.compile(
 )
 _PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
 _MAX_PEM = 256 * 1024
+_CACHE_FIELDS = (
+    "credential_type",
+    "secret",
+    "home_account_id",
+    "environment",
+    "client_id",
+    "target",
+    "realm",
+    "username",
+    "local_account_id",
+    "family_id",
+    "expires_on",
+    "authority_type",
+)
+"""Fields MSAL reads or matches on as text."""
 
 log = structlog.get_logger("syncd.outlook")
 
@@ -83,6 +100,10 @@ def _sign_in_service(name: str) -> Iterator[None]:
         raise TransientError(
             name, f"the sign-in service sent an unreadable answer ({_first_line(error)})"
         ) from None
+
+
+class NotACache(AuthError):
+    """The token cache file does not hold an MSAL token cache."""
 
 
 def needs_consent(calendar: str) -> str:
@@ -291,12 +312,25 @@ class DelegatedCredentials(_Base):
         except SecretError as error:
             raise AuthError(self.name, str(error)) from None
         try:
-            self.cache.deserialize(data.decode("utf-8") if data else None)
-        except ValueError:
-            raise AuthError(
-                self.name, f"{self.path} is not an MSAL token cache; " + needs_consent(self.name)
+            text = data.decode("utf-8") if data else None
+            if text is not None:
+                _check_cache_shape(json.loads(text))
+            self.cache.deserialize(text)
+            self._register_cached()
+        except (ValueError, TypeError, AttributeError, KeyError):
+            # MSAL trusts the file's shape and fails deep inside its searches otherwise.
+            self.cache = msal.SerializableTokenCache()
+            self._app = None
+            raise NotACache(
+                self.name,
+                f"{self.path} is not an MSAL token cache; "
+                f"run 'syncd auth outlook --calendar {self.name}'",
             ) from None
-        self._register_cached()
+
+    def start_empty(self) -> None:
+        """Forget whatever the cache file held (a sign-in that replaces an unreadable one)."""
+        self.cache = msal.SerializableTokenCache()
+        self._app = None
 
     def _save(self, store: TokenStore) -> None:
         self._register_cached()
@@ -407,7 +441,12 @@ def device_code_sign_in(name: str, options: OutlookOptions, out: TextIO) -> str:
         AppCredentials(name, options).token()
         return f"calendar {name!r} signs in as the application: nothing to store (checked)"
     credentials = DelegatedCredentials(name, options)
-    with credentials.locked_cache():
+    try:
+        with credentials.locked_cache():
+            app = credentials.app()
+    except NotACache:
+        # An unreadable cache file is replaced by this sign-in.
+        credentials.start_empty()
         app = credentials.app()
     with _sign_in_service(name):
         flow = app.initiate_device_flow(scopes=SCOPES)
@@ -426,6 +465,21 @@ def device_code_sign_in(name: str, options: OutlookOptions, out: TextIO) -> str:
     who = claims.get("preferred_username") if isinstance(claims, Mapping) else None
     shown = f" as {who}" if isinstance(who, str) and who else ""
     return f"signed in{shown}; MSAL's token cache for {name!r} is in {credentials.path}"
+
+
+def _check_cache_shape(data: Any) -> None:
+    """Raise ValueError unless ``data`` is shaped like MSAL's cache: kinds, then keys, then
+    entries whose fields MSAL matches on are text."""
+    if not isinstance(data, dict):
+        raise ValueError("not an object")
+    for entries in data.values():
+        if not isinstance(entries, dict):
+            raise ValueError("a kind of entry is not an object")
+        for entry in entries.values():
+            if not isinstance(entry, dict):
+                raise ValueError("an entry is not an object")
+            if any(not isinstance(entry.get(f, ""), str) for f in _CACHE_FIELDS):
+                raise ValueError("an entry field is not text")
 
 
 def _read_private_file(name: str, path: Path) -> str:

