@@ -19,8 +19,9 @@ counted inside the child, on the ``httplib2.Http`` under the authorized transpor
 HTTP exchange, token refreshes included. The clients:
 
 - ``syncd``: one ``GoogleConnector.from_config(CalendarConfig(...))`` per calendar for the
-  whole run, as the daemon keeps them; ``list_changes(None, {}, horizon=...)`` (30 days back,
-  180 ahead: every object), then ``list_changes(cursor, known)`` per poll;
+  whole run, as the daemon keeps them; ``list_changes(None, {}, horizon=...)`` (the horizon
+  is 30 days back, 180 ahead, but the full listing is not bounded by it: every object of the
+  calendar), then ``list_changes(cursor, known)`` per poll;
 - ``naive``: google-api-python-client as the quick-start shows it, each poll listing each
   calendar's next 180 days expanded (``singleEvents=True, timeMin, timeMax,
   orderBy=startTime, maxResults=2500``, every page, full resources) and diffing ids and

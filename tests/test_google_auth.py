@@ -12,6 +12,7 @@ import ssl
 import stat
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -271,3 +272,29 @@ def test_a_malformed_token_file_fails_its_calendar_only(
     listed = {r.path for r in api_calls(emu)}
     assert any(good.replace("@", "%40") in path for path in listed)
     assert not any(bad.replace("@", "%40") in path for path in listed)
+
+
+def test_eight_threads_refresh_the_token_once(
+    emu: GoogleCalendarEmulator, connect: Any, tmp_path: Path
+) -> None:
+    """The token endpoint answers slowly while eight threads find no access token: one
+    refresh serves them all (it happens under the account's lock)."""
+    write_token(emu, tmp_path / "tokens")
+    connector = connect()
+    emu.inject("slow", times=8, path_contains="/token", delay=0.2)
+    emu.clear_requests()
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            connector.get("event00001")
+        except Exception as error:  # reported by the assertion below
+            failures.append(error)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert failures == []
+    assert len(token_requests(emu)) == 1

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from icalendar import Calendar
 
 from connectors.google import GoogleConnector
-from connectors.google.account import forget_accounts
+from connectors.google.account import account_for, forget_accounts
 from connectors.google.cursor import fingerprint, make_cursor, read_cursor
 from connectors.google.ids import PREFIX, event_id, href_of
 from connectors.google.listing import build_object
@@ -598,11 +598,13 @@ def test_attempts_end_in_a_transient_error(tmp_path: Path, token_file: Path) -> 
     assert len(sleeps) == 4
 
 
-def test_quota_exceeded_pauses_the_account(tmp_path: Path, token_file: Path) -> None:
-    """403 quotaExceeded: no retry, and the next request is not even sent."""
-    connector, sleeps, mock = mocked(
-        tmp_path, [({"status": "403"}, error_body(403, "quotaExceeded"))]
-    )
+@pytest.mark.parametrize(
+    "reason", ["quotaExceeded", "dailyLimitExceeded", "variableTermLimitExceeded"]
+)
+def test_quota_exceeded_pauses_the_account(tmp_path: Path, token_file: Path, reason: str) -> None:
+    """403 quotaExceeded (or a daily or variable-term limit): no retry, and the next request
+    is not even sent."""
+    connector, sleeps, mock = mocked(tmp_path, [({"status": "403"}, error_body(403, reason))])
     with pytest.raises(TransientError, match="usage limits"):
         connector.get("ev0001")
     with pytest.raises(TransientError, match="usage limits"):
@@ -836,3 +838,68 @@ def test_an_annotation_of_texts_with_crlf_and_control_characters_patches_only_it
     data = to_ical(Series(item)).replace(b"END:VEVENT", b"X-SYNCD-VERDICT:x\r\nEND:VEVENT")
     patch = patch_for(item, read_wanted(data)[0])
     assert patch.body == {"extendedProperties": {"private": {"X-SYNCD-VERDICT": "x"}}}
+
+
+def test_a_series_with_a_bare_offset_is_written_in_utc() -> None:
+    """Without start.timeZone an offset names no zone: UTC, never TZID=UTC+01:00."""
+    item = {
+        **master(),
+        "start": timed("2026-12-01T10:00:00+01:00"),
+        "end": timed("2026-12-01T11:00:00+01:00"),
+    }
+    data = to_ical(Series(item))
+    assert b"TZID" not in data
+    assert b"DTSTART:20261201T090000Z" in data
+    assert len(instances(data)) == 4
+
+
+def test_reloading_the_token_file_does_not_grow_the_secrets(
+    tmp_path: Path, token_file: Path
+) -> None:
+    """Each reload replaces the registered secrets of the previous version of the file."""
+    account = account_for(parse_options(config(tmp_path)))
+    account.credentials("work")
+    for length in range(5, 8):
+        info = json.loads(token_file.read_text())
+        token_file.write_text(json.dumps({**info, "refresh_token": "r" * 20 + "s" * length}))
+        account.credentials("work")
+    assert len(account._secrets) == 2  # the refresh token and the client secret
+    assert scrub("r" * 20 + "s" * 7) == "***"
+
+
+def test_a_refresh_token_handed_out_by_a_refresh_is_scrubbed(
+    tmp_path: Path, token_file: Path
+) -> None:
+    account = account_for(parse_options(config(tmp_path)))
+    credentials = account.credentials("work")
+    credentials._refresh_token = "rotated-refresh-token-789"  # type: ignore[attr-defined]  # noqa: S105
+    credentials.token = "new-access-token-value-000"  # noqa: S105 - a test value
+    account.after_request("work")
+    assert scrub("a rotated-refresh-token-789 b") == "a *** b"
+
+
+def test_syncd_auth_google_checks_the_token_folder_before_the_consent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token folder open to others is refused before the browser step, not after it."""
+    client = {
+        "installed": {
+            "client_id": "client",
+            "client_secret": "secret",
+            "auth_uri": "https://127.0.0.1:9/auth",
+            "token_uri": "https://127.0.0.1:9/token",
+            "redirect_uris": ["http://localhost"],
+        }
+    }
+    (tmp_path / "client.json").write_text(json.dumps(client))
+    (tmp_path / "tokens").mkdir(mode=0o755)
+    (tmp_path / "tokens").chmod(0o755)
+
+    def no_consent(*args: object) -> None:
+        raise AssertionError("the consent flow ran")
+
+    monkeypatch.setattr("connectors.google.auth._consent", no_consent)
+    with pytest.raises(AuthError, match="cannot be stored"):
+        GoogleConnector.authorize(
+            config(tmp_path, client_secrets_file="client.json"), io.StringIO(), open_browser=False
+        )

@@ -516,3 +516,20 @@ def test_the_connector_asks_for_no_wider_scopes(
     assert len(calls) >= 5
     assert all(r.status == 200 for r in calls)
     forget_accounts()
+
+
+def test_working_locations_and_birthdays_are_not_listed(
+    emu: GoogleCalendarEmulator, connector: GoogleConnector, outside: GoogleOutside
+) -> None:
+    """Not appointments: left out of the full listing; a change to one is a removal."""
+    outside.put("a.ics", sample("a"))
+    for event, kind in (("office0001", "workingLocation"), ("anniv00001", "birthday")):
+        emu.put_event(
+            outside.calendar_id,
+            {**body_of("x.ics", sample(event)), "id": event, "eventType": kind},
+        )
+    first = connector.list_changes(None, {})
+    assert [o.href for o in first.upserts] == ["a.ics"]
+    emu.patch_event(outside.calendar_id, "office0001", {"summary": "Home"})
+    second = connector.list_changes(first.cursor, snapshot(first, {}))
+    assert (list(second.upserts), list(second.removed)) == ([], ["office0001"])

@@ -19,6 +19,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +84,7 @@ class Account:
     def _load_user(self, calendar: str, path: Path) -> BaseCredentials:
         info = _read_json(calendar, path, "token file")
         _check_token_fields(calendar, path, info)
-        for key in ("refresh_token", "client_secret", "token"):
-            value = info.get(key)
-            if isinstance(value, str) and value:
-                self._secrets.append(Secret(value))
+        self._keep_secrets(info.get(key) for key in ("refresh_token", "client_secret", "token"))
         try:
             credentials: UserCredentials = UserCredentials.from_authorized_user_info(info)  # type: ignore[no-untyped-call]
             token_uri = info.get("token_uri")
@@ -103,9 +101,7 @@ class Account:
 
     def _load_service_account(self, calendar: str, path: Path) -> BaseCredentials:
         info = _read_json(calendar, path, "service account file")
-        key = info.get("private_key")
-        if isinstance(key, str) and key:
-            self._secrets.append(Secret(key))
+        self._keep_secrets([info.get("private_key")])
         try:
             made: BaseCredentials = service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
                 info, scopes=list(SCOPES), subject=self.options.subject
@@ -118,6 +114,30 @@ class Account:
                 f"({type(error).__name__})",
             ) from None
 
+    def refresh(self, request: Any) -> None:
+        """Refresh an expired or missing access token through ``request`` (a google-auth
+        transport), once for the account: the account's lock is held, so the other threads
+        find it fresh instead of each refreshing on its own."""
+        with self._lock:
+            credentials = self._credentials
+            if credentials is None or credentials.valid:
+                return
+            credentials.refresh(request)  # type: ignore[no-untyped-call]
+
+    def _keep_secrets(self, values: Iterable[object]) -> None:
+        """Register the secrets of a file just read for scrubbing, and forget those of the
+        version read before (a reload replaces them; the list does not grow)."""
+        fresh = [Secret(value) for value in values if isinstance(value, str) and value]
+        for old in self._secrets:
+            old.forget()
+        self._secrets = fresh
+
+    def _note_refresh_token(self) -> None:
+        """A refresh may hand out a new refresh token: register it for scrubbing too."""
+        value = getattr(self._credentials, "refresh_token", None)
+        if isinstance(value, str) and value and all(s.reveal() != value for s in self._secrets):
+            self._secrets.append(Secret(value))
+
     # --- after a request ------------------------------------------------------------------
 
     def after_request(self, calendar: str) -> None:
@@ -125,6 +145,7 @@ class Account:
         with self._lock:
             if self._credentials is None or not self._note_token():
                 return
+            self._note_refresh_token()
             if self.options.service_account_file is not None:
                 return
             path = self.options.token_file

@@ -93,9 +93,14 @@ def authorize(calendar: CalendarConfig, out: TextIO, *, open_browser: bool) -> s
     if options.ca_file is not None:
         flow.oauth2session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
         flow.oauth2session.verify = str(options.ca_file)
+    try:  # before the consent: a folder or file open to others is refused, not after it
+        store = TokenStore(path.parent)
+        store.read(path.name)
+    except SecretError as error:
+        raise AuthError(calendar.name, f"the token cannot be stored: {error}") from None
     credentials = _consent(calendar.name, flow, out, open_browser)
     try:
-        TokenStore(path.parent).write(path.name, str(credentials.to_json()).encode("utf-8"))
+        store.write(path.name, str(credentials.to_json()).encode("utf-8"))
     except SecretError as error:
         raise AuthError(calendar.name, f"the token could not be stored: {error}") from None
     return f"stored the Google token for calendar {calendar.name!r} in {path} (mode 0600)"

@@ -47,6 +47,10 @@ log = structlog.get_logger("syncd.google")
 LIST_PARAMS: Mapping[str, object] = {"showDeleted": True, "singleEvents": False, "maxResults": 2500}
 """The parameters every listing sends, full or incremental: part of the cursor's fingerprint."""
 LIST_FIELDS = f"nextPageToken,nextSyncToken,items({ITEM_FIELDS})"
+NOT_APPOINTMENTS = frozenset({"workingLocation", "birthday"})
+"""``eventType`` values that are no appointment: left out of listings (a change to one is a
+removal, which the engine ignores for an object it never had). ``fromGmail`` events (a flight,
+a reservation), ``outOfOffice`` and ``focusTime`` are kept: they are the user's time."""
 MAX_PAGES = 10_000
 
 
@@ -76,7 +80,7 @@ class Reader:
     def full(self, calendar: str) -> Listing:
         """Every live object of the calendar, and the token of the listing."""
         items, token = self._pages("list", calendar, LIST_PARAMS)
-        masters, exceptions = group(unique(items))
+        masters, exceptions = group(unique(_appointments(items)))
         listing = Listing()
         listing.token = token
         for event, master in masters.items():
@@ -90,9 +94,11 @@ class Reader:
     def changes(self, calendar: str, token: str) -> Listing:
         """What changed since ``token``, each touched series read whole."""
         items, new_token = self._pages("sync", calendar, {**LIST_PARAMS, "syncToken": token})
-        masters, exceptions = group(unique(items))
+        masters, exceptions = group(unique(_appointments(items)))
         listing = Listing()
         listing.token = new_token
+        skipped = [i.get("id") for i in items if not _appointment(i)]
+        listing.removed += [href_of(event) for event in skipped if isinstance(event, str)]
         touched: dict[str, Item | None] = {}
         for event, item in masters.items():
             if item.get("status") == "cancelled":
@@ -228,6 +234,14 @@ def build_object(series: Series) -> RemoteObject | ItemFailure:
         return RemoteObject(href=href, etag=etag, data=to_ical(series))
     except Malformed as error:
         return ItemFailure(href=href, etag=etag, reason=str(error), lasting=True)
+
+
+def _appointment(item: Item) -> bool:
+    return item.get("eventType") not in NOT_APPOINTMENTS
+
+
+def _appointments(items: list[Item]) -> list[Item]:
+    return [item for item in items if _appointment(item)]
 
 
 def _uid_hint(parts: list[Item]) -> str | None:

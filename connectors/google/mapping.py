@@ -47,7 +47,7 @@ __all__ = [
 ITEM_FIELDS = (
     "id,etag,status,iCalUID,summary,description,location,start,end,recurrence,"
     "recurringEventId,originalStartTime,organizer(email),attendees(email,responseStatus),"
-    "transparency,updated,sequence,extendedProperties(private)"
+    "transparency,updated,sequence,extendedProperties(private),eventType"
 )
 """The partial response every read asks for (``fields=``): what the mapping uses."""
 PRIVATE_PREFIX = "X-SYNCD-"
@@ -174,7 +174,8 @@ def _when(item: Item, key: str) -> When:
 
 
 def _series_zone(master: Item) -> tzinfo | None:
-    """The zone a recurring master's rules expand in (``start.timeZone``), else None."""
+    """The zone a recurring master's rules expand in (``start.timeZone``), else None (the
+    times are then written in UTC)."""
     if "recurrence" not in master:
         return None
     start = _object(master, "start", required=True)
@@ -182,8 +183,8 @@ def _series_zone(master: Item) -> tzinfo | None:
     name = start.get("timeZone")
     if isinstance(name, str) and name:
         return _zone(name, f"event {_id(master)}: start.timeZone")
-    moment = _when(master, "start")
-    return moment.tzinfo if isinstance(moment, datetime) else None
+    _when(master, "start")  # readable, or Malformed
+    return None  # a bare offset names no zone iCalendar knows (no TZID=UTC+01:00): UTC
 
 
 def _duration(master: Item) -> timedelta:

@@ -9,7 +9,8 @@ Two tables decide: :data:`STATUSES` for what Google answers (per operation, stat
 first ``errors[].reason``) and :data:`EXCEPTIONS` for what the HTTP stack raises. 429, 403
 ``rateLimitExceeded``/``userRateLimitExceeded`` and 5xx are retried with capped exponential
 backoff and full jitter, honouring ``Retry-After``; a reset connection, a broken pipe or a
-timeout rebuilds this thread's HTTP object and retries; ``403 quotaExceeded`` pauses the whole
+timeout rebuilds this thread's HTTP object and retries; ``403 quotaExceeded`` (and
+``dailyLimitExceeded``, ``variableTermLimitExceeded``) pauses the whole
 account for :attr:`Session.quota_pause` seconds, and a ``Retry-After`` longer than
 :attr:`Session.max_wait` pauses it that long (every request of it fails at once meanwhile,
 also in the next cycle);
@@ -77,6 +78,7 @@ class _Rule:
 _RETRY_RATE = _Rule(TransientError, "rate limited by Google", retry=True)
 _GONE = _Rule(NotFound, "does not exist")
 _CHANGED = _Rule(Conflict, "changed since it was read")
+_QUOTA = _Rule(TransientError, "Google's usage limits are exceeded for this account", pause=True)
 
 # What Google answers: (operation, status, reason) -> rule; "*" is any operation, None any
 # reason. Operations: sync (events.list with a syncToken), list, get, create, update, delete,
@@ -85,9 +87,9 @@ STATUSES: Mapping[tuple[str, int, str | None], _Rule] = {
     ("*", 401, None): _Rule(AuthError, "Google refused the credentials"),
     ("*", 403, "rateLimitExceeded"): _RETRY_RATE,
     ("*", 403, "userRateLimitExceeded"): _RETRY_RATE,
-    ("*", 403, "quotaExceeded"): _Rule(
-        TransientError, "Google's usage limits are exceeded for this account", pause=True
-    ),
+    ("*", 403, "quotaExceeded"): _QUOTA,
+    ("*", 403, "dailyLimitExceeded"): _QUOTA,
+    ("*", 403, "variableTermLimitExceeded"): _QUOTA,
     ("*", 403, "insufficientPermissions"): _Rule(AuthError, "the token lacks a scope syncd needs"),
     ("*", 403, "forbiddenForNonOrganizer"): _Rule(
         ConnectorError, "only the organizer may change this"
@@ -293,6 +295,13 @@ class Session:
             self._local.http, self._local.credentials = held, credentials
         return held
 
+    def _fresh(self, http: Any) -> None:
+        """A token refresh under the account's lock (``AuthorizedHttp`` would refresh on
+        every thread that finds the token expired)."""
+        plain = getattr(http, "http", None)
+        if isinstance(http, google_auth_httplib2.AuthorizedHttp) and plain is not None:
+            self.account.refresh(google_auth_httplib2.Request(plain))
+
     def _drop_http(self) -> None:
         held = getattr(self._local, "http", None)
         self._local.http = None
@@ -309,6 +318,7 @@ class Session:
             wait: float | None = None
             http = self._http()
             try:
+                self._fresh(http)
                 result = request.execute(http=http)
                 self.account.after_request(self.name)
                 self.account.succeeded()
