@@ -6,13 +6,28 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from connectors.outlook import OutlookConnector
 from syncd.cli import main
+from tests.contract import sample
 from tests.identity_provider import IdentityProvider
 from tests.test_outlook_auth import CLIENT, calendar_config, sign_in
+from tests.test_outlook_contract import (
+    NOW,
+    Servers,
+    calendar_id,
+    connector,
+    graph_time,
+    meeting,
+    servers,
+    user,
+)
+
+__all__ = ["calendar_id", "connector", "servers", "user"]  # fixtures used here
 
 MALFORMED_CACHES = [
     "[]",
@@ -81,3 +96,64 @@ def test_syncd_auth_outlook_replaces_a_malformed_cache(
     cache = _write_cache(tmp_path / "var" / "tokens", '{"Account": 5}')
     assert "signed in" in sign_in(calendar, idp)
     assert set(json.loads(cache.read_text())) >= {"Account", "RefreshToken"}
+
+
+# --- 2. partial delta entries --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("count", [2, 30], ids=["fetched in a batch", "read from the view"])
+def test_partial_delta_updates_are_rendered_from_whole_items(
+    servers: Servers, connector: OutlookConnector, user: str, calendar_id: str, count: int
+) -> None:
+    """Graph may send an updated item with only its changed properties: moved meetings keep
+    their attendees and subject, whichever way the items are read."""
+    made = [
+        servers.emu.put_event(user, calendar_id, meeting(f"m{n}", NOW + timedelta(hours=n + 1)))
+        for n in range(count)
+    ]
+    first = connector.list_changes(None, {})
+    known = {o.href: o.etag for o in first.upserts}
+    servers.emu.partial_updates()
+    try:
+        moved = NOW + timedelta(days=2)
+        for item in made:
+            servers.emu.patch_event(
+                user,
+                item["id"],
+                {"start": graph_time(moved), "end": graph_time(moved + timedelta(hours=1))},
+            )
+        changed = connector.list_changes(first.cursor, known)
+    finally:
+        servers.emu.partial_updates(False)
+    assert not changed.failures
+    assert len(changed.upserts) == count
+    for found in changed.upserts:
+        text = found.data.decode()
+        assert "ATTENDEE;CN=Jane Doe" in text
+        assert "SUMMARY:m" in text
+        assert f"DTSTART:{moved.strftime('%Y%m%dT%H%M%SZ')}" in text
+
+
+def test_a_partial_update_of_a_created_event_keeps_its_href_after_a_restart(
+    servers: Servers, connector: OutlookConnector, user: str, calendar_id: str, tmp_path: Path
+) -> None:
+    """A partial entry has no transactionId: the note is still listed at the href it was
+    created at, by a connector that has not seen it yet."""
+    connector.create("syncd-note-9.ics", sample("syncd-note-9"))
+    first = connector.list_changes(None, {})
+    known = {o.href: o.etag for o in first.upserts}
+    assert set(known) == {"syncd-note-9.ics"}
+    [stored] = servers.emu.events(user, calendar_id)
+    moved = NOW + timedelta(days=3)
+    servers.emu.patch_event(
+        user, stored["id"], {"start": graph_time(moved), "end": graph_time(moved)}
+    )
+    restarted = servers.connector(tmp_path, calendar=calendar_id, user=user)
+    servers.emu.partial_updates()
+    try:
+        changed = restarted.list_changes(first.cursor, known)
+    finally:
+        servers.emu.partial_updates(False)
+        restarted.close()
+    assert [o.href for o in changed.upserts] == ["syncd-note-9.ics"]
+    assert not changed.removed

@@ -180,7 +180,7 @@ class OutlookConnector(Connector):
         changed = {
             identifier: entry
             for identifier, entry in delta.changed().items()
-            if not _held(known, self.names.note(entry), entry)
+            if not _held(known, self._href_of_entry(identifier, entry), entry)
         }
         window = (state.start, state.end)
         found = self.lister.complete(changed, known, state.calendar, window)
@@ -196,6 +196,11 @@ class OutlookConnector(Connector):
             full=False,
             failures=list(found.failures.values()),
         )
+
+    def _href_of_entry(self, identifier: str, entry: Mapping[str, Any]) -> str:
+        """The href of a delta entry, which may lack ``transactionId`` (a partial update)."""
+        self.names.note(entry)
+        return self.names.href_of_id(identifier)
 
     def _removed_ids(
         self, ids: list[str], known: Mapping[str, str], listed: set[str]

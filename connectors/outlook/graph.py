@@ -17,13 +17,42 @@ from connectors.outlook.items import DATA_PROPERTY, HREF_PROPERTY
 from connectors.outlook.session import PREFER, Call, GraphSession, Reply
 from syncd.errors import ConnectorError, TransientError
 
-__all__ = ["MAX_PAGES", "Graph", "odata_text"]
+__all__ = ["MAX_PAGES", "VIEW_FIELDS", "Graph", "odata_text"]
 
 MAX_PAGES = 10_000
 """Pages of one listing followed before the cycle gives up."""
 VIEW_PAGE_SIZE = 1000
 """Items per page of the id and change-key listing (small items; Graph's largest page)."""
 EXPAND_DATA = f"singleValueExtendedProperties($filter=id eq '{DATA_PROPERTY}')"
+VIEW_FIELDS = ",".join(
+    (
+        "id",
+        "changeKey",
+        "type",
+        "seriesMasterId",
+        "iCalUId",
+        "transactionId",
+        "originalStart",
+        "originalStartTimeZone",
+        "isAllDay",
+        "start",
+        "end",
+        "lastModifiedDateTime",
+        "subject",
+        "body",
+        "location",
+        "isCancelled",
+        "showAs",
+        "sensitivity",
+        "organizer",
+        "isOrganizer",
+        "responseStatus",
+        "attendees",
+        "categories",
+    )
+)
+"""Every field the connector renders or decides on: a ``calendarView`` item with these is
+whole (a delta entry may carry only the properties that changed)."""
 
 
 def odata_text(value: str) -> str:
@@ -96,12 +125,12 @@ class Graph:
         return self.session.url(path)
 
     def view_url(self, calendar_id: str, start: datetime, end: datetime) -> str:
-        """A ``calendarView`` listing of ids, change keys and syncd's data over [start, end)."""
+        """A ``calendarView`` listing over [start, end) of whole items with syncd's data."""
         query = _query(
             {
                 "startDateTime": _moment(start),
                 "endDateTime": _moment(end),
-                "$select": "id,changeKey",
+                "$select": VIEW_FIELDS,
                 "$expand": EXPAND_DATA,
             }
         )

@@ -1,11 +1,11 @@
 """Listing one calendar: follow a ``calendarView/delta`` round, complete its items with
 syncd's extended property, check ``@removed`` ids, and turn items into objects for the core.
 
-Delta payloads never carry extended properties. They are read, whichever costs fewer
-requests, from a ``calendarView`` listing of ids, change keys and the property over the
-round's window (an item takes the property only when the change keys agree: the property
-then belongs to exactly that version), or by fetching the items whole in JSON batches of
-20. A quiet round therefore costs one request and a round with a few changes two.
+Delta payloads never carry extended properties, and an updated item may carry only the
+properties that changed: a delta entry is used for its id and change key alone. Changed items
+are read whole, whichever costs fewer requests, from a ``calendarView`` listing of whole items
+with the property over the round's window, or by fetching them in JSON batches of 20. A quiet
+round therefore costs one request and a round with a few changes two.
 
 An ``@removed`` entry is a deletion only for an item the core holds and Graph no longer has:
 Graph also reports items created, changed or moved outside the window as removed. An item
@@ -34,8 +34,6 @@ from syncd.errors import TransientError
 __all__ = ["Found", "Lister", "Round"]
 
 log = structlog.get_logger("syncd.outlook")
-_NEEDED = ("start", "end")
-"""Fields a delta payload must carry to be used as it is (else the item is fetched whole)."""
 
 
 @dataclass(slots=True)
@@ -154,29 +152,20 @@ class Lister:
         listed = {
             item.get("id"): item for item in self.graph.pages("view", url, size=VIEW_PAGE_SIZE)
         }
-        ready = []
-        for identifier, item in pending.items():
-            view = listed.get(identifier)
-            if view is None or not all(key in item for key in _NEEDED):
-                continue
-            if _key(view) is None or _key(view) != _key(item):
-                continue
-            props = view.get("singleValueExtendedProperties") or []
-            ready.append((identifier, {**item, "singleValueExtendedProperties": props}))
-        return ready
+        # The listing is at least as new as the delta entry: its whole item is rendered.
+        return [(i, listed[i]) for i in pending if isinstance(listed.get(i), dict)]
 
     def _fetch_into(
         self, found: Found, pending: Mapping[str, dict[str, Any]], calendar_id: str
     ) -> None:
         for identifier, reply in self._fetch(list(pending), calendar_id).items():
-            listed = pending[identifier]
-            href = self.names.note(listed)
+            href = self.names.href_of_id(identifier)
             if reply.status == 404:
                 found.gone.add(href)
             elif reply.status == 200 and isinstance(reply.body, dict):
                 self._take(found, reply.body)
             else:
-                self._failed(found, href, _key(listed) or "", identifier, reply)
+                self._failed(found, href, _key(pending[identifier]) or "", identifier, reply)
 
     def _fetch(self, ids: list[str], calendar_id: str) -> dict[str, Reply]:
         calls = [

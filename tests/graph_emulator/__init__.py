@@ -61,7 +61,10 @@ Choices where the documentation is silent
   that left it (deleted, cancelled by the organizer, moved out) and, as Graph does, for
   anything changed wholly outside it (for a series with nothing in the window: the master's
   id). A changed series master reports all its instances in the window. Updated items are
-  always whole (Graph may send only changed properties). Tokens are self-contained;
+  whole unless ``partial_updates()`` is on: then an incremental round serves an instance an
+  earlier round listed with only ``id``, ``changeKey``, ``@odata.etag``, ``type``, ``start``,
+  ``end`` and ``lastModifiedDateTime`` (Graph documents that updated items may carry only
+  changed properties). Tokens are self-contained;
   ``expire_delta_tokens()`` (and an unreadable token) gives ``410 SyncStateNotFound``; a token
   used on another calendar or mailbox is ``400 ErrorInvalidSyncStateData``. Default page 10.
   ``$select``/``$expand``/``$filter``/``$orderby``/``$search`` are 400. A series may be split
@@ -91,7 +94,7 @@ Choices where the documentation is silent
 Test API (:class:`GraphEmulator`): ``add_mailbox``, ``add_calendar``, ``put_event`` /
 ``patch_event`` / ``delete_event`` / ``cancel_for_attendee`` (as another client or the
 server), ``event``, ``events``, ``extended_property``, ``bulk_load``; knobs
-``expire_delta_tokens``, ``replay_next_page``, ``empty_next_page``, ``inject``,
+``expire_delta_tokens``, ``replay_next_page``, ``empty_next_page``, ``partial_updates``, ``inject``,
 ``page_size_cap``, ``concurrency_limit``, ``throttle_retry_after``, ``clock``; records
 ``requests`` (:class:`Recorded`), ``peak_in_flight``, ``clear_requests``.
 """

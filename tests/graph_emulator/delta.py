@@ -35,6 +35,8 @@ class Entry:
 
     instance: Instance | None
     removed: str | None = None
+    updated: bool = False
+    """An instance the previous round already listed (may be served partial)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,7 @@ class DeltaState:
         self.generation = 1
         self.replays = 0
         self.empty_pages = 0
+        self.partial = False
         self._rounds: OrderedDict[int, Round] = OrderedDict()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -234,7 +237,7 @@ def changed_entries(mailbox: Mailbox, calendar: Calendar, token: Token) -> list[
 def _item_changes(ident: str, before: Item | None, after: Item | None, token: Token) -> list[Entry]:
     was = {i.id for i in before.instances(token.start, token.end)} if before else set()
     now = sorted(after.instances(token.start, token.end), key=sort_key) if after else []
-    result = [Entry(instance) for instance in now]
+    result = [Entry(instance, updated=instance.id in was) for instance in now]
     gone = was - {i.id for i in now}
     result.extend(Entry(None, removed) for removed in sorted(gone))
     if not was and not now:
@@ -250,7 +253,7 @@ def _occurrence_changes(
         now = after.instance_at(original) if after else None
         was = before.instance_at(original) if before else None
         if now is not None and overlaps(now.start, now.end, token.start, token.end):
-            result.append(Entry(now))
+            result.append(Entry(now, updated=was is not None))
         elif was is not None and overlaps(was.start, was.end, token.start, token.end):
             result.append(Entry(None, was.id))
         else:

@@ -186,6 +186,13 @@ class GraphEmulator:
         """The next delta page served comes again: its link leads back to the same page."""
         self.deltas.add_replays(times)
 
+    def partial_updates(self, on: bool = True) -> None:
+        """Incremental delta rounds serve updated items (listed by an earlier round) with only
+        ``id``, ``changeKey``, ``@odata.etag``, ``type``, ``start``, ``end`` and
+        ``lastModifiedDateTime``, as Graph may ("only changed properties"); new items stay
+        whole."""
+        self.deltas.partial = on
+
     def empty_next_page(self, times: int = 1) -> None:
         """The next delta page served is empty, with a nextLink to the real one."""
         self.deltas.add_empty_pages(times)

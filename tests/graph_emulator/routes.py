@@ -30,6 +30,20 @@ from tests.graph_emulator.render import View, render
 from tests.graph_emulator.store import Calendar, Mailbox, Store
 from tests.graph_emulator.times import parse_query_time, zone
 
+_PARTIAL_KEPT = frozenset(
+    {
+        "@odata.type",
+        "@odata.etag",
+        "id",
+        "changeKey",
+        "type",
+        "start",
+        "end",
+        "lastModifiedDateTime",
+    }
+)
+"""What an updated item carries in a delta page with ``partial_updates`` on."""
+
 __all__ = ["Api", "Call", "Reply", "target_user"]
 
 DEFAULT_PAGE = 10
@@ -267,7 +281,7 @@ class Api:
     ) -> Reply:
         view = self._view(call, allow_query=False)
         value = [
-            render(e.instance, mailbox.user, view)
+            self._entry(e, render(e.instance, mailbox.user, view))
             if e.instance is not None
             else {
                 "@odata.type": "#microsoft.graph.event",
@@ -282,6 +296,13 @@ class Api:
             "value": value,
         }
         return Reply(200, body, self._applied(call, paged=True))
+
+    def _entry(self, entry: Entry, event: dict[str, Any]) -> dict[str, Any]:
+        """An updated item as Graph may send it (``partial_updates``): only its identity,
+        change key, type and times, as if nothing else had changed."""
+        if not (self.deltas.partial and entry.updated):
+            return event
+        return {k: v for k, v in event.items() if k in _PARTIAL_KEPT}
 
     # -- shared helpers ------------------------------------------------------------------
 
