@@ -13,6 +13,7 @@ import pytest
 
 from connectors.outlook import OutlookConnector
 from syncd.cli import main
+from syncd.errors import CursorExpired, NotFound
 from tests.contract import sample
 from tests.identity_provider import IdentityProvider
 from tests.test_outlook_auth import CLIENT, calendar_config, sign_in
@@ -157,3 +158,69 @@ def test_a_partial_update_of_a_created_event_keeps_its_href_after_a_restart(
         restarted.close()
     assert [o.href for o in changed.upserts] == ["syncd-note-9.ics"]
     assert not changed.removed
+
+
+# --- 3. a deleted (and re-made) calendar ---------------------------------------------------
+
+
+def _delete_calendar(servers: Servers, user: str, calendar_id: str) -> None:
+    """The calendar and its events are gone, as when the owner deletes it in Outlook."""
+    with servers.emu.store.lock:
+        mailbox = servers.emu.store.mailbox(user)
+        del mailbox.calendars[calendar_id]
+        for ident in [i for i, item in mailbox.items.items() if item.calendar_id == calendar_id]:
+            del mailbox.items[ident]
+
+
+def test_a_deleted_and_remade_calendar_starts_a_new_round(
+    servers: Servers, user: str, tmp_path: Path
+) -> None:
+    """The old delta link's 404 is an expired cursor; the next round finds the new calendar
+    by name, in this process and after a restart; a cursor for the old calendar is refused."""
+    old = servers.emu.add_calendar(user, "Work")
+    servers.emu.put_event(user, old, meeting("old", NOW + timedelta(days=1)))
+    connector = servers.connector(tmp_path, calendar="Work", user=user)
+    first = connector.list_changes(None, {})
+    known = {o.href: o.etag for o in first.upserts}
+    _delete_calendar(servers, user, old)
+    new = servers.emu.add_calendar(user, "Work")
+    servers.emu.put_event(user, new, meeting("new", NOW + timedelta(days=2)))
+    restarted = servers.connector(tmp_path, calendar="Work", user=user)
+    try:
+        for each in (connector, restarted):
+            with pytest.raises(CursorExpired):
+                each.list_changes(first.cursor, known)
+            again = each.list_changes(None, known)
+            assert [b"SUMMARY:new" in o.data for o in again.upserts] == [True]
+            assert json.loads(again.cursor)["cal"] == new
+            servers.emu.clear_requests()
+            with pytest.raises(CursorExpired, match="re-made"):
+                each.list_changes(first.cursor, known)
+            assert not servers.emu.requests
+    finally:
+        connector.close()
+        restarted.close()
+
+
+def test_the_notes_calendar_is_made_again_when_deleted(
+    servers: Servers, user: str, tmp_path: Path
+) -> None:
+    """A create after the calendar was deleted looks it up again and makes it (create = true)."""
+    connector = servers.connector(tmp_path, calendar="Notes", user=user, create=True)
+    try:
+        connector.create("syncd-note-1.ics", sample("syncd-note-1"))
+        [first] = [
+            c for c, cal in servers.emu.store.mailbox(user).calendars.items() if cal.name == "Notes"
+        ]
+        _delete_calendar(servers, user, first)
+        connector.create("syncd-note-2.ics", sample("syncd-note-2"))
+        [second] = [
+            c for c, cal in servers.emu.store.mailbox(user).calendars.items() if cal.name == "Notes"
+        ]
+        assert second != first
+        [stored] = servers.emu.events(user, second)
+        assert stored["transactionId"] == "syncd:syncd-note-2.ics"
+        with pytest.raises(NotFound):
+            connector.get("syncd-note-1.ics")
+    finally:
+        connector.close()

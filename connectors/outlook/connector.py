@@ -144,6 +144,21 @@ class OutlookConnector(Connector):
     ) -> Delta:
         """A new delta round (full listing) or the changes since ``cursor``. A new round also
         starts, as a full listing, when the horizon has moved past the cursor's window."""
+        try:
+            return self._list(cursor, known, horizon)
+        except (CursorExpired, NotFound) as error:
+            # The calendar may be gone or re-made: the next round looks it up again.
+            self.finder.forget()
+            if isinstance(error, CursorExpired):
+                raise
+            raise CursorExpired(self.name, str(error)) from None
+
+    def _list(
+        self,
+        cursor: str | None,
+        known: Mapping[str, str],
+        horizon: tuple[datetime, datetime] | None,
+    ) -> Delta:
         wanted = effective_horizon(horizon, self.clock())
         fp = self._fingerprint()
         if cursor is not None:
@@ -154,6 +169,8 @@ class OutlookConnector(Connector):
                 raise CursorExpired(
                     self.name, "the cursor was made for another mailbox, calendar or version"
                 )
+            if self.finder.known not in (None, state.calendar):
+                raise CursorExpired(self.name, "the cursor was made for a calendar since re-made")
             if state.covers(wanted):
                 self.finder.remember(state.calendar)
                 return self._incremental(state, known)
@@ -264,6 +281,14 @@ class OutlookConnector(Connector):
         attendees, no reminder, ``transactionId`` from the href. ``AlreadyExists`` when an
         event is there with other content; the same content counts as done (a retry)."""
         wanted = self._fields(href, data)
+        try:
+            return self._create(href, data, wanted)
+        except NotFound:
+            # The calendar is gone: look it up again (made anew when the options allow).
+            self.finder.forget()
+            return self._create(href, data, wanted)
+
+    def _create(self, href: str, data: bytes, wanted: Fields) -> str:
         calendar_id = self.finder.id(may_create=True)
         existing = self._find_created(href, calendar_id)
         if existing is not None:
@@ -317,7 +342,15 @@ class OutlookConnector(Connector):
     # --- helpers ---------------------------------------------------------------------------
 
     def _find(self, href: str) -> dict[str, Any]:
-        """The item at ``href`` in this calendar, with syncd's property. Raises ``NotFound``."""
+        """The item at ``href`` in this calendar, with syncd's property. Raises ``NotFound``
+        (and the calendar is looked up again next time: it may be gone)."""
+        try:
+            return self._lookup(href)
+        except NotFound:
+            self.finder.forget()
+            raise
+
+    def _lookup(self, href: str) -> dict[str, Any]:
         calendar_id = self.finder.id(may_create=False)
         identifier = self.names.id_of(href)
         if identifier is None and could_be_id(href):

@@ -132,6 +132,8 @@ STATUSES: Mapping[tuple[str, int, str | None], _Rule] = {
     ("delta", 400, "resyncrequired"): _EXPIRED,
     ("delta", 404, "syncstate"): _EXPIRED,
     ("delta", 404, "resyncrequired"): _EXPIRED,
+    # The calendar was deleted (perhaps re-made under the same name): a new round finds it.
+    ("delta", 404, "itemnotfound"): _Rule(CursorExpired, "the calendar is gone"),
     ("delta", 404, None): _Rule(ConnectorError, "the calendar is gone"),
     ("calendar", 404, None): _Rule(ConnectorError, "the calendar does not exist"),
     ("get", 404, None): _GONE,
@@ -140,9 +142,11 @@ STATUSES: Mapping[tuple[str, int, str | None], _Rule] = {
     ("update", 412, None): _CHANGED,
     ("delete", 412, None): _CHANGED,
     ("create", 409, None): _Rule(AlreadyExists, "already exists"),
+    ("create", 404, None): _Rule(NotFound, "the calendar does not exist"),
+    ("find", 404, None): _Rule(NotFound, "the calendar does not exist"),
     ("*", 429, None): _Rule(TransientError, "throttled by Graph", retry=True),
 }
-_MARKERS = ("syncstate", "resyncrequired")
+_MARKERS = ("syncstate", "resyncrequired", "itemnotfound")
 
 
 def error_code(reply: Reply) -> str:
