@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from connectors.outlook import OutlookConnector
+from connectors.outlook.items import original_start
 from syncd.cli import main
 from syncd.errors import CursorExpired, NotFound
 from tests.contract import sample
@@ -224,3 +225,55 @@ def test_the_notes_calendar_is_made_again_when_deleted(
             connector.get("syncd-note-1.ics")
     finally:
         connector.close()
+
+
+# --- 4. all-day occurrences far east of UTC ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "zone", ["Pacific/Kiritimati", "New Zealand Standard Time", "Pacific/Apia", "Pacific/Honolulu"]
+)
+def test_all_day_occurrences_keep_their_day_in_any_zone(
+    servers: Servers, connector: OutlookConnector, user: str, calendar_id: str, zone: str
+) -> None:
+    """RECURRENCE-ID is the occurrence's own day, from originalStartTimeZone (IANA or Windows
+    name), also 13 and 14 hours east of UTC."""
+    day = (NOW + timedelta(days=10)).date()
+    servers.emu.put_event(
+        user,
+        calendar_id,
+        {
+            "subject": "all day",
+            "isAllDay": True,
+            "start": {"dateTime": f"{day.isoformat()}T00:00:00", "timeZone": zone},
+            "end": {
+                "dateTime": f"{(day + timedelta(days=1)).isoformat()}T00:00:00",
+                "timeZone": zone,
+            },
+            "recurrence": {
+                "pattern": {"type": "daily", "interval": 1},
+                "range": {
+                    "type": "numbered",
+                    "numberOfOccurrences": 2,
+                    "startDate": day.isoformat(),
+                },
+            },
+        },
+    )
+    found = connector.list_changes(None, {})
+    days = set()
+    for item in found.upserts:
+        lines = item.data.decode().split("\r\n")
+        [recurrence] = [line for line in lines if line.startswith("RECURRENCE-ID")]
+        [start] = [line for line in lines if line.startswith("DTSTART")]
+        assert recurrence.split(":")[1] == start.split(":")[1]
+        days.add(start.split(":")[1])
+    assert days == {d.strftime("%Y%m%d") for d in (day, day + timedelta(days=1))}
+
+
+def test_without_original_zone_the_noon_rule_is_kept() -> None:
+    """An occurrence without originalStartTimeZone takes the day holding its start at noon."""
+    item = {"originalStart": "2026-12-06T22:00:00Z"}
+    assert original_start(item, all_day=True) == date(2026, 12, 7)
+    item["originalStartTimeZone"] = "Pacific Standard Time"
+    assert original_start(item, all_day=True) == date(2026, 12, 6)

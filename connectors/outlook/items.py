@@ -14,6 +14,8 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from connectors.outlook.zones import WINDOWS_ZONES
+
 __all__ = [
     "CATEGORY_PREFIX",
     "DATA_PROPERTY",
@@ -131,12 +133,22 @@ def graph_time(value: Any, field: str, *, all_day: bool = False) -> datetime | d
 
 def original_start(item: Mapping[str, Any], *, all_day: bool) -> datetime | date:
     """``originalStart`` (a UTC timestamp) of an occurrence or exception; a date for an
-    all-day series (the day that holds the original start, read at noon so that a zone up to
-    11 hours east or 12 west of UTC gives its own day)."""
+    all-day series: the day of the original start in ``originalStartTimeZone`` (an IANA or
+    Windows name), else the day that holds it read at noon (right for zones from 11 hours
+    west to 12 east of UTC)."""
     moment = parse_moment(item.get("originalStart"), "originalStart", UTC).astimezone(UTC)
-    if all_day:
-        return (moment + timedelta(hours=12)).date()
-    return moment
+    if not all_day:
+        return moment
+    zone = _original_zone(item.get("originalStartTimeZone"))
+    if zone is not None:
+        return moment.astimezone(zone).date()
+    return (moment + timedelta(hours=12)).date()
+
+
+def _original_zone(name: Any) -> tzinfo | None:
+    if not isinstance(name, str) or not name.strip():
+        return None
+    return _zone_named(name.strip())
 
 
 def parse_moment(text: Any, field: str, zone: tzinfo) -> datetime:
@@ -178,6 +190,6 @@ def _zone_named(name: str) -> tzinfo | None:
     if name.lower() in _UTC_NAMES:
         return UTC
     try:
-        return ZoneInfo(name)
+        return ZoneInfo(WINDOWS_ZONES.get(name.casefold(), name))
     except (ValueError, KeyError, OSError):
         return None
