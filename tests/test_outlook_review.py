@@ -277,3 +277,43 @@ def test_without_original_zone_the_noon_rule_is_kept() -> None:
     assert original_start(item, all_day=True) == date(2026, 12, 7)
     item["originalStartTimeZone"] = "Pacific Standard Time"
     assert original_start(item, all_day=True) == date(2026, 12, 6)
+
+
+# --- 5. the attendee guard -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"attendees": [{"emailAddress": {"name": "Room 1", "address": " "}, "type": "resource"}]},
+        {"organizer": {"emailAddress": {"address": "boss@example.com", "name": "Boss"}}},
+    ],
+    ids=["an attendee without address", "organized by someone else"],
+)
+def test_content_of_a_meeting_is_never_written(
+    servers: Servers,
+    connector: OutlookConnector,
+    user: str,
+    calendar_id: str,
+    extra: dict[str, object],
+) -> None:
+    """Whether an event has attendees is read from Graph's fields: an attendee the rendering
+    leaves out, or another organizer, still keeps subject and times from being written."""
+    start = NOW + timedelta(days=1)
+    body = {
+        "subject": "m",
+        "start": graph_time(start),
+        "end": graph_time(start + timedelta(hours=1)),
+        **extra,
+    }
+    made = servers.emu.put_event(user, calendar_id, body)
+    current = connector.get(made["id"])
+    assert b"ATTENDEE" not in current.data
+    edited = current.data.replace(b"SUMMARY:m", b"SUMMARY:renamed").replace(
+        b"END:VEVENT", b"X-SYNCD-VERDICT:move\r\nEND:VEVENT"
+    )
+    servers.emu.clear_requests()
+    connector.update(made["id"], edited, current.etag)
+    [patch] = [r for r in servers.wire() if r.method == "PATCH"]
+    assert set(patch.body) == {"singleValueExtendedProperties"}
+    assert servers.emu.event(user, made["id"])["subject"] == "m"  # type: ignore[index]

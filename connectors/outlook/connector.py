@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TextIO
 
@@ -38,6 +39,7 @@ from connectors.outlook.items import (
     TRANSACTION_PREFIX,
     MalformedItem,
     change_key,
+    is_meeting,
     item_id,
     private_data,
 )
@@ -393,7 +395,8 @@ class OutlookConnector(Connector):
 
     def _plan(self, href: str, item: dict[str, Any], wanted: Fields) -> Plan:
         try:
-            current = read_fields(self._render(href, item))
+            # The guard on content is decided from Graph's fields, never from the rendering.
+            current = replace(read_fields(self._render(href, item)), attendees=is_meeting(item))
             data = private_data(item)
         except (UnreadableData, MalformedItem) as error:
             raise ConnectorError(self.name, f"{href}: cannot read the event ({error})") from None

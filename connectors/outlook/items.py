@@ -26,6 +26,7 @@ __all__ = [
     "change_key",
     "graph_time",
     "href_of",
+    "is_meeting",
     "item_id",
     "original_start",
     "private_data",
@@ -85,6 +86,26 @@ def href_of(item: Mapping[str, Any]) -> str:
         if href:
             return href
     return item_id(item)
+
+
+_INVITEE_RESPONSES = frozenset({"accepted", "tentativelyaccepted", "declined", "notresponded"})
+
+
+def is_meeting(item: Mapping[str, Any]) -> bool:
+    """Whether others take part in the event, read from Graph's own fields (never from a
+    rendering, which leaves out attendees without an address): any ``attendees`` entry, an
+    event the mailbox does not organize, or a response as an invitee. Unreadable fields
+    count as a meeting."""
+    attendees = item.get("attendees")
+    if attendees is not None and (not isinstance(attendees, list) or attendees):
+        return True
+    if item.get("isOrganizer") is False:
+        return True
+    status = item.get("responseStatus")
+    if status is not None and not isinstance(status, Mapping):
+        return True
+    response = status.get("response") if isinstance(status, Mapping) else None
+    return isinstance(response, str) and response.casefold() in _INVITEE_RESPONSES
 
 
 def property_value(item: Mapping[str, Any], prop_id: str) -> str | None:
