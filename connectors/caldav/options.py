@@ -12,12 +12,12 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from syncd.config_reader import parse_duration
 from syncd.errors import AuthError, ConfigError, ConfigProblem
 from syncd.secrets import Secret, SecretError, read_secret
+from syncd.transport import DEFAULT_TIMEOUT, timeout_option
 
 if TYPE_CHECKING:
     from syncd.config import CalendarConfig
@@ -37,7 +37,6 @@ OPTIONS = (
     "timeout",
     "create",
 )
-DEFAULT_TIMEOUT = 30.0
 _PASSWORD_KEYS = ("password_file", "password_env", "password_credential", "password")
 
 
@@ -129,7 +128,7 @@ def parse_options(calendar: CalendarConfig) -> CalDAVOptions:
         problems.append(calendar.problem("ca_file", "cannot be used with verify_tls = false"))
     if ca_file is not None and not calendar.resolve(ca_file).is_file():
         problems.append(calendar.problem("ca_file", f"{calendar.resolve(ca_file)} is not a file"))
-    timeout = _timeout(options.get("timeout"), calendar, problems)
+    timeout = timeout_option(calendar, problems)
     display = text("calendar")
     create = flag("create", True)
     if problems:
@@ -199,26 +198,6 @@ def _secret(
     if key == "password_credential":
         return PasswordSource(where, credential=value)
     return PasswordSource(where, inline=Secret(value))
-
-
-def _timeout(raw: Any, calendar: CalendarConfig, problems: list[ConfigProblem]) -> float:
-    if raw is None:
-        return DEFAULT_TIMEOUT
-    seconds: float | None = None
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
-        seconds = float(raw)
-    elif isinstance(raw, str):
-        try:
-            seconds = parse_duration(raw).total_seconds()
-        except ValueError as error:
-            problems.append(calendar.problem("timeout", str(error)))
-            return DEFAULT_TIMEOUT
-    if seconds is None or not 0 < seconds <= 600:
-        problems.append(
-            calendar.problem("timeout", f"must be a duration from 1s to 10m, got {raw!r}")
-        )
-        return DEFAULT_TIMEOUT
-    return seconds
 
 
 def option_warnings(calendar: CalendarConfig) -> list[ConfigProblem]:

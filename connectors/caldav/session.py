@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -35,6 +34,7 @@ from syncd.errors import (
     NotFound,
     TransientError,
 )
+from syncd.transport import retry_after
 
 __all__ = ["EXCEPTIONS", "STATUSES", "Session", "SyncUnsupported"]
 
@@ -168,7 +168,7 @@ class Session:
                     self._auth_logged = False
                     return result
                 rule = _status_rule(operation, reply)
-                wait = _retry_after(reply.headers.get("retry-after"))
+                wait = retry_after(reply.headers.get("retry-after"))
                 detail = f"{rule.message} (HTTP {reply.status} for {method} {path})"
             except _RAISED as error:
                 rule = _exception_rule(error)
@@ -201,17 +201,3 @@ class Session:
         if not self._auth_logged:
             log.error("caldav.needs_credentials", calendar=self.name, reason=detail)
             self._auth_logged = True
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delay-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, float(when.timestamp()) - time.time())

@@ -20,11 +20,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
-from syncd.config_reader import parse_duration
 from syncd.errors import ConfigError, ConfigProblem
+from syncd.transport import DEFAULT_TIMEOUT, timeout_option
 
 if TYPE_CHECKING:
     from syncd.config import CalendarConfig
@@ -44,7 +44,6 @@ SCOPES = (
     "https://www.googleapis.com/auth/calendar.calendarlist.readonly",
 )
 DEFAULT_ENDPOINT = "https://www.googleapis.com/calendar/v3/"
-DEFAULT_TIMEOUT = 30.0
 _SERVICE_PATH = "calendar/v3/"
 OPTIONS = (
     "account",
@@ -156,7 +155,7 @@ def parse_options(calendar: CalendarConfig) -> GoogleOptions:
             problems.append(
                 calendar.problem("token_file", "is required (no token folder is known here)")
             )
-    timeout = _timeout(options.get("timeout"), calendar, problems)
+    timeout = timeout_option(calendar, problems)
     if problems:
         raise ConfigError(problems)
     return GoogleOptions(
@@ -203,26 +202,6 @@ def _endpoint(value: str | None, calendar: CalendarConfig, problems: list[Config
     if not root.endswith("/" + _SERVICE_PATH):
         root += _SERVICE_PATH
     return urlunsplit((parts.scheme, parts.netloc, root, "", ""))
-
-
-def _timeout(raw: Any, calendar: CalendarConfig, problems: list[ConfigProblem]) -> float:
-    if raw is None:
-        return DEFAULT_TIMEOUT
-    seconds: float | None = None
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
-        seconds = float(raw)
-    elif isinstance(raw, str):
-        try:
-            seconds = parse_duration(raw).total_seconds()
-        except ValueError as error:
-            problems.append(calendar.problem("timeout", str(error)))
-            return DEFAULT_TIMEOUT
-    if seconds is None or not 0 < seconds <= 600:
-        problems.append(
-            calendar.problem("timeout", f"must be a duration from 1s to 10m, got {raw!r}")
-        )
-        return DEFAULT_TIMEOUT
-    return seconds
 
 
 def option_warnings(calendar: CalendarConfig) -> list[ConfigProblem]:

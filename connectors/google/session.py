@@ -29,10 +29,8 @@ import json
 import random
 import ssl
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import google_auth_httplib2  # type: ignore[import-untyped]
@@ -54,6 +52,7 @@ from syncd.errors import (
     NotFound,
     TransientError,
 )
+from syncd.transport import retry_after
 
 __all__ = ["EXCEPTIONS", "STATUSES", "CalendarGone", "Session", "resource_for", "service_for"]
 
@@ -220,22 +219,6 @@ def _exception_rule(error: BaseException) -> _Rule:
     return next(rule for kind, rule in EXCEPTIONS if isinstance(error, kind))
 
 
-def _retry_after(value: object) -> float | None:
-    """Seconds from a ``Retry-After`` header (delay-seconds, maybe fractional, or a date)."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 def _span(seconds: float) -> str:
     return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
@@ -327,7 +310,7 @@ class Session:
                 self.account.after_request(self.name)
                 status, reason = int(error.resp.status), _reason(error)
                 rule = _status_rule(operation, status, reason)
-                wait = _retry_after(error.resp.get("retry-after"))
+                wait = retry_after(error.resp.get("retry-after"))
                 detail = f"{rule.message} (HTTP {status}{f' {reason}' if reason else ''}, {what})"
                 if rule.error is ConnectorError and status == 400:
                     detail += f": {str(error.reason)[:200]}"

@@ -1,0 +1,59 @@
+"""Provider-neutral pieces every HTTP connector needs: the ``timeout`` option and the
+``Retry-After`` header. Connectors import this; it imports no connector and no HTTP library."""
+
+from __future__ import annotations
+
+import time
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+
+from syncd.config_reader import parse_duration
+from syncd.errors import ConfigProblem
+
+if TYPE_CHECKING:
+    from syncd.config import CalendarConfig
+
+__all__ = ["DEFAULT_TIMEOUT", "MAX_TIMEOUT", "retry_after", "timeout_option"]
+
+DEFAULT_TIMEOUT = 30.0
+MAX_TIMEOUT = 600.0
+
+
+def timeout_option(calendar: CalendarConfig, problems: list[ConfigProblem]) -> float:
+    """The calendar's ``timeout`` in seconds: a number or a duration from 1s to 10m (default
+    30 s). A bad value is added to ``problems`` and the default returned."""
+    raw: Any = calendar.options.get("timeout")
+    if raw is None:
+        return DEFAULT_TIMEOUT
+    seconds: float | None = None
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        seconds = float(raw)
+    elif isinstance(raw, str):
+        try:
+            seconds = parse_duration(raw).total_seconds()
+        except ValueError as error:
+            problems.append(calendar.problem("timeout", str(error)))
+            return DEFAULT_TIMEOUT
+    if seconds is None or not 1 <= seconds <= MAX_TIMEOUT:
+        problems.append(
+            calendar.problem("timeout", f"must be a duration from 1s to 10m, got {raw!r}")
+        )
+        return DEFAULT_TIMEOUT
+    return seconds
+
+
+def retry_after(value: object) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delay-seconds (fractions accepted) or an
+    HTTP date; None when absent or unreadable."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

@@ -1,0 +1,49 @@
+"""The provider-neutral HTTP helpers connectors share: timeout option and Retry-After."""
+
+from __future__ import annotations
+
+import time
+from email.utils import formatdate
+from pathlib import Path
+
+import pytest
+
+from syncd.config import CalendarConfig
+from syncd.errors import ConfigProblem
+from syncd.transport import DEFAULT_TIMEOUT, retry_after, timeout_option
+
+
+def calendar(**options: object) -> CalendarConfig:
+    return CalendarConfig("work", "google", options, Path("/etc/syncd/syncd.toml"), 2)
+
+
+@pytest.mark.parametrize(
+    ("raw", "seconds"), [(None, DEFAULT_TIMEOUT), (5, 5.0), ("45s", 45.0), ("10m", 600.0)]
+)
+def test_timeout_accepts_numbers_and_durations(raw: object, seconds: float) -> None:
+    problems: list[ConfigProblem] = []
+    options = {} if raw is None else {"timeout": raw}
+    assert timeout_option(calendar(**options), problems) == seconds
+    assert problems == []
+
+
+@pytest.mark.parametrize("raw", [0, 0.5, "11m", True, "soon", [5]])
+def test_a_bad_timeout_is_named_with_its_key(raw: object) -> None:
+    problems: list[ConfigProblem] = []
+    assert timeout_option(calendar(timeout=raw), problems) == DEFAULT_TIMEOUT
+    assert [p.key for p in problems] == ["calendars[2].timeout"]
+
+
+def test_retry_after_reads_seconds_fractions_and_dates() -> None:
+    assert retry_after("120") == 120.0
+    assert retry_after(" 0.25 ") == 0.25
+    assert retry_after("-3") == 0.0
+    later = retry_after(formatdate(time.time() + 60, usegmt=True))
+    assert later is not None
+    assert 55 < later <= 60
+    assert retry_after(formatdate(time.time() - 60, usegmt=True)) == 0.0
+
+
+@pytest.mark.parametrize("value", [None, "", "soon", 5, b"5"])
+def test_retry_after_absent_or_unreadable_is_none(value: object) -> None:
+    assert retry_after(value) is None
