@@ -5,14 +5,17 @@ occurrences far east of UTC, the attendee guard and the mailbox's in-flight limi
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+import requests
 
 from connectors.outlook import OutlookConnector
 from connectors.outlook.items import original_start
+from connectors.outlook.session import MAX_IN_FLIGHT, Call, GraphSession, Slots
 from syncd.cli import main
 from syncd.errors import CursorExpired, NotFound
 from tests.contract import sample
@@ -317,3 +320,55 @@ def test_content_of_a_meeting_is_never_written(
     [patch] = [r for r in servers.wire() if r.method == "PATCH"]
     assert set(patch.body) == {"singleValueExtendedProperties"}
     assert servers.emu.event(user, made["id"])["subject"] == "m"  # type: ignore[index]
+
+
+# --- 6. the mailbox's in-flight limit ------------------------------------------------------
+
+
+class _Tokens:
+    def token(self) -> str:
+        return "token"
+
+    def renew(self) -> str:
+        return "token"
+
+    def mailbox(self) -> str:
+        return f"{uuid.uuid4().hex}@example.com"
+
+
+@pytest.mark.parametrize(("calls", "taken"), [(1, 1), (3, 3), (20, 4)])
+def test_a_batch_takes_one_slot_per_inner_request(calls: int, taken: int) -> None:
+    """While a ``$batch`` of N requests is in flight it holds min(4, N) of the mailbox's four
+    slots, so a process never has more than four requests of one mailbox in flight."""
+    session = GraphSession("work", "https://graph.invalid/v1.0", _Tokens())
+    held: list[int] = []
+
+    def answer(method: str, url: str, **_kwargs: object) -> requests.Response:
+        slots = session._mailbox_slots()
+        held.append(slots.limit - slots.free)
+        requests_ = json.loads(_kwargs["data"])["requests"]  # type: ignore[arg-type]
+        response = requests.Response()
+        response.status_code = 200
+        response._content = json.dumps(
+            {"responses": [{"id": r["id"], "status": 200, "body": {}} for r in requests_]}
+        ).encode()
+        return response
+
+    session.http.request = answer  # type: ignore[method-assign,assignment]
+    replies = session.batch("get", [Call(str(n), "GET", "me/events") for n in range(calls)])
+    assert len(replies) == calls
+    assert held == [taken]
+    assert session._mailbox_slots().free == MAX_IN_FLIGHT
+
+
+def test_slots_are_taken_together_and_given_back() -> None:
+    """A batch waits for all its slots at once: two batches never deadlock holding half."""
+    slots = Slots()
+    assert slots.acquire(3, timeout=0)
+    assert not slots.acquire(2, timeout=0)
+    assert slots.free == 1
+    slots.release(3)
+    assert slots.acquire(4, timeout=0)
+    assert not slots.acquire(1, timeout=0)
+    slots.release(4)
+    assert slots.free == 4

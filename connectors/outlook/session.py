@@ -46,6 +46,7 @@ __all__ = [
     "Credentials",
     "GraphSession",
     "Reply",
+    "Slots",
     "error_code",
     "mailbox_slots",
 ]
@@ -177,19 +178,44 @@ def _exception_rule(error: BaseException) -> _Rule:
     return next(rule for kind, rule in EXCEPTIONS if isinstance(error, kind))
 
 
+class Slots:
+    """The in-flight requests one mailbox may still take; a request takes one slot, a
+    ``$batch`` one per inner request up to all of them (taken at once: no deadlock)."""
+
+    def __init__(self, limit: int = MAX_IN_FLIGHT) -> None:
+        self.limit = limit
+        self.free = limit
+        self._changed = threading.Condition()
+
+    def acquire(self, count: int, timeout: float) -> bool:
+        """Take ``count`` slots together; False when they are not free within ``timeout``."""
+        count = min(count, self.limit)
+        with self._changed:
+            if not self._changed.wait_for(lambda: self.free >= count, timeout):
+                return False
+            self.free -= count
+            return True
+
+    def release(self, count: int) -> None:
+        """Give back ``count`` slots."""
+        with self._changed:
+            self.free = min(self.limit, self.free + min(count, self.limit))
+            self._changed.notify_all()
+
+
 class _Slots:
-    """Per-mailbox semaphores shared by every connector in the process."""
+    """Per-mailbox slots shared by every connector in the process."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._slots: dict[tuple[str, str], threading.BoundedSemaphore] = {}
+        self._slots: dict[tuple[str, str], Slots] = {}
 
-    def get(self, graph_url: str, mailbox: str) -> threading.BoundedSemaphore:
+    def get(self, graph_url: str, mailbox: str) -> Slots:
         key = (graph_url.rstrip("/").lower(), mailbox.lower())
         with self._lock:
             found = self._slots.get(key)
             if found is None:
-                found = self._slots[key] = threading.BoundedSemaphore(MAX_IN_FLIGHT)
+                found = self._slots[key] = Slots()
             return found
 
 
@@ -233,7 +259,7 @@ class GraphSession:
         self.http.verify = verify
         self.requests_sent = 0
         """Requests put on the wire (a batch counts once), for tests and benchmarks."""
-        self._slots: threading.BoundedSemaphore | None = None
+        self._slots: Slots | None = None
         self._auth_logged = False
 
     def interrupt(self) -> None:
@@ -257,14 +283,16 @@ class GraphSession:
         body: Any = None,
         headers: Mapping[str, str] | None = None,
         ok: Collection[int] = (200, 201, 202, 204),
+        weight: int = 1,
     ) -> Reply:
-        """Send until a reply in ``ok`` comes; raise the mapped syncd error otherwise."""
+        """Send until a reply in ``ok`` comes; raise the mapped syncd error otherwise.
+        ``weight``: the mailbox slots the request takes (a batch's inner requests)."""
         path = urlsplit(url).path or url
         renewed = False
         for attempt in range(1, self.attempts + 1):
             wait: float | None = None
             try:
-                reply = self._send(method, url, body, headers)
+                reply = self._send(method, url, body, headers, weight)
             except _RAISED as error:
                 rule = _exception_rule(error)
                 detail = f"{rule.message} ({operation}: {method} {path}: {type(error).__name__})"
@@ -337,7 +365,13 @@ class GraphSession:
                 entry["body"] = call.body
                 entry["headers"]["Content-Type"] = "application/json"
             requests_.append(entry)
-        reply = self.request("batch", "POST", self.url("$batch"), body={"requests": requests_})
+        reply = self.request(
+            "batch",
+            "POST",
+            self.url("$batch"),
+            body={"requests": requests_},
+            weight=min(MAX_IN_FLIGHT, len(chunk)),
+        )
         found: dict[str, Reply] = {}
         answers = reply.body.get("responses") if isinstance(reply.body, Mapping) else None
         for answer in answers if isinstance(answers, list) else []:
@@ -346,7 +380,14 @@ class GraphSession:
         # A call the batch did not answer is retried like a throttled one.
         return [found.get(str(i), Reply(503)) for i in range(len(chunk))]
 
-    def _send(self, method: str, url: str, body: Any, headers: Mapping[str, str] | None) -> Reply:
+    def _send(
+        self,
+        method: str,
+        url: str,
+        body: Any,
+        headers: Mapping[str, str] | None,
+        weight: int = 1,
+    ) -> Reply:
         sent = {
             "Authorization": f"Bearer {self.credentials.token()}",
             "Prefer": PREFER,
@@ -358,7 +399,7 @@ class GraphSession:
             data = json.dumps(body, separators=(",", ":")).encode("utf-8")
             sent["Content-Type"] = "application/json"
         slots = self._mailbox_slots()
-        while not slots.acquire(timeout=0.5):
+        while not slots.acquire(weight, timeout=0.5):
             if self.interrupted.is_set():
                 raise TransientError(self.name, "not sent: syncd is stopping")
         try:
@@ -372,9 +413,9 @@ class GraphSession:
                 body=_json(response.content),
             )
         finally:
-            slots.release()
+            slots.release(weight)
 
-    def _mailbox_slots(self) -> threading.BoundedSemaphore:
+    def _mailbox_slots(self) -> Slots:
         if self._slots is None:
             self._slots = mailbox_slots.get(self.graph_url, self.credentials.mailbox())
         return self._slots
