@@ -463,9 +463,9 @@ def test_check_names_the_calendar_and_never_creates_it(
 def test_a_large_round_reads_syncds_data_from_one_listing(
     servers: Servers, connector: OutlookConnector, user: str, calendar_id: str
 ) -> None:
-    """45 new items: they are read whole, with syncd's property, from one calendarView
-    listing instead of three batches; an item changed between the two reads is read in its
-    newer version from that listing."""
+    """45 new items in a fresh round (whole entries): syncd's property comes from one
+    calendarView listing of ids and change keys instead of three batches; an item changed
+    between the two reads (its change key differs) is fetched whole in its newer version."""
     made = [
         servers.emu.put_event(user, calendar_id, meeting(f"m{n}", NOW + timedelta(hours=n + 1)))
         for n in range(45)
@@ -492,8 +492,9 @@ def test_a_large_round_reads_syncds_data_from_one_listing(
     assert b"X-SYNCD-X:1" in data[annotated]
     assert b"SUMMARY:edited meanwhile" in data[made[1]["id"]]
     wire = [r for r in servers.wire() if "calendars" in r.path or r.path.endswith("$batch")]
-    assert [r.path.rsplit("/", 1)[-1] for r in wire][-2:] == ["delta", "calendarView"]
-    assert not [r for r in servers.emu.requests if r.path.endswith("$batch")]
+    assert [r.path.rsplit("/", 1)[-1] for r in wire][-3:] == ["delta", "calendarView", "$batch"]
+    [view] = [r for r in servers.emu.requests if r.path.endswith("calendarView")]
+    assert view.query["$select"] == "id,changeKey"  # not the whole items a second time
 
 
 def test_a_malformed_item_is_a_lasting_failure_naming_its_id(

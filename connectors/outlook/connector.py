@@ -184,7 +184,7 @@ class OutlookConnector(Connector):
     ) -> Delta:
         calendar_id = self.finder.id(may_create=not known)
         delta = self.lister.follow(self.graph.delta_url(calendar_id, *window))
-        found = self.lister.complete(delta.changed(), known, calendar_id, window)
+        found = self.lister.complete(delta.changed(), known, calendar_id, window, whole=True)
         cursor = Cursor(delta.link, window[0], window[1], fp, calendar_id).text()
         return Delta(
             upserts=list(found.objects.values()),

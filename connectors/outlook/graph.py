@@ -124,13 +124,16 @@ class Graph:
         path = f"{self.mailbox}/calendars/{_segment(calendar_id)}/calendarView/delta?{query}"
         return self.session.url(path)
 
-    def view_url(self, calendar_id: str, start: datetime, end: datetime) -> str:
-        """A ``calendarView`` listing over [start, end) of whole items with syncd's data."""
+    def view_url(
+        self, calendar_id: str, start: datetime, end: datetime, *, whole: bool = True
+    ) -> str:
+        """A ``calendarView`` listing over [start, end) with syncd's data: of whole items, or
+        (``whole=False``) of ids and change keys only."""
         query = _query(
             {
                 "startDateTime": _moment(start),
                 "endDateTime": _moment(end),
-                "$select": VIEW_FIELDS,
+                "$select": VIEW_FIELDS if whole else "id,changeKey",
                 "$expand": EXPAND_DATA,
             }
         )

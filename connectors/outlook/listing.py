@@ -1,11 +1,14 @@
 """Listing one calendar: follow a ``calendarView/delta`` round, complete its items with
 syncd's extended property, check ``@removed`` ids, and turn items into objects for the core.
 
-Delta payloads never carry extended properties, and an updated item may carry only the
-properties that changed: a delta entry is used for its id and change key alone. Changed items
-are read whole, whichever costs fewer requests, from a ``calendarView`` listing of whole items
-with the property over the round's window, or by fetching them in JSON batches of 20. A quiet
-round therefore costs one request and a round with a few changes two.
+Delta payloads never carry extended properties, and in a round that follows a delta link an
+updated item may carry only the properties that changed: there a delta entry is used for its
+id and change key alone, and changed items are read whole, whichever costs fewer requests,
+from a ``calendarView`` listing of whole items with the property over the round's window, or
+by fetching them in JSON batches of 20. A fresh round lists every item whole, so its entries
+are rendered as they are, with the property from a listing of ids and change keys (taken only
+where the change keys agree: the property then belongs to exactly that version; the others
+are fetched). A quiet round costs one request and a round with a few changes two.
 
 An ``@removed`` entry is a deletion only for an item the core holds and Graph no longer has:
 Graph also reports items created, changed or moved outside the window as removed. An item
@@ -104,12 +107,16 @@ class Lister:
         known: Mapping[str, str],
         calendar_id: str,
         window: tuple[datetime, datetime],
+        *,
+        whole: bool = False,
     ) -> Found:
-        """The changed items as objects, with syncd's property read the cheapest way."""
+        """The changed items as objects, with syncd's property read the cheapest way;
+        ``whole`` says the entries are whole items (a fresh round)."""
         found = Found()
         pending = dict(changed)
         if pending and self._view_is_cheaper(len(pending), len(known)):
-            for identifier, item in self._with_view_data(pending, calendar_id, window):
+            view = self._with_property if whole else self._with_view_data
+            for identifier, item in view(pending, calendar_id, window):
                 del pending[identifier]
                 self._take(found, item)
         self._fetch_into(found, pending, calendar_id)
@@ -154,6 +161,25 @@ class Lister:
         }
         # The listing is at least as new as the delta entry: its whole item is rendered.
         return [(i, listed[i]) for i in pending if isinstance(listed.get(i), dict)]
+
+    def _with_property(
+        self,
+        pending: Mapping[str, dict[str, Any]],
+        calendar_id: str,
+        window: tuple[datetime, datetime],
+    ) -> list[tuple[str, dict[str, Any]]]:
+        url = self.graph.view_url(calendar_id, *window, whole=False)
+        listed = {
+            item.get("id"): item for item in self.graph.pages("view", url, size=VIEW_PAGE_SIZE)
+        }
+        ready = []
+        for identifier, entry in pending.items():
+            view = listed.get(identifier)
+            if not isinstance(view, dict) or _key(view) is None or _key(view) != _key(entry):
+                continue
+            props = view.get("singleValueExtendedProperties") or []
+            ready.append((identifier, {**entry, "singleValueExtendedProperties": props}))
+        return ready
 
     def _fetch_into(
         self, found: Found, pending: Mapping[str, dict[str, Any]], calendar_id: str
