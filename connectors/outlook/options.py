@@ -11,11 +11,11 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
-from syncd.config_reader import parse_duration
 from syncd.errors import ConfigError, ConfigProblem
+from syncd.transport import DEFAULT_TIMEOUT, timeout_option
 
 if TYPE_CHECKING:
     from syncd.config import CalendarConfig
@@ -50,7 +50,6 @@ OPTIONS = (
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com/v1.0"
 DEFAULT_TENANT = "organizations"
-DEFAULT_TIMEOUT = 30.0
 _TENANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,99}$")
 _MULTI_TENANT = frozenset({"organizations", "common", "consumers"})
 _THUMBPRINT = re.compile(r"^[0-9A-Fa-f]{40}$")
@@ -235,22 +234,7 @@ class _Reader:
         return path
 
     def timeout(self) -> float:
-        raw: Any = self.options.get("timeout")
-        if raw is None:
-            return DEFAULT_TIMEOUT
-        seconds: float | None = None
-        if isinstance(raw, int | float) and not isinstance(raw, bool):
-            seconds = float(raw)
-        elif isinstance(raw, str):
-            try:
-                seconds = parse_duration(raw).total_seconds()
-            except ValueError as error:
-                self.add("timeout", str(error))
-                return DEFAULT_TIMEOUT
-        if seconds is None or not 0 < seconds <= 600:
-            self.add("timeout", f"must be a duration from 1s to 10m, got {raw!r}")
-            return DEFAULT_TIMEOUT
-        return seconds
+        return timeout_option(self.calendar, self.problems)
 
 
 def option_warnings(calendar: CalendarConfig) -> list[ConfigProblem]:
