@@ -80,8 +80,8 @@ class GoogleConnector(Connector):
     def from_config(cls, calendar: CalendarConfig) -> GoogleConnector:
         """Options: ``calendar_id`` (default ``primary``) or ``calendar`` (a name; made when
         missing if ``create``, which is true by default for the notes calendar only),
-        ``token_file`` (default
-        ``<token folder>/google-<name>.json``) or ``service_account_file`` with ``subject``,
+        ``token_file`` (default ``<token folder>/google-<account>.json``, ``account``
+        defaulting to the calendar's name) or ``service_account_file`` with ``subject``,
         ``client_secrets_file`` (for ``syncd auth google``), ``api_endpoint``, ``ca_file``,
         ``timeout``."""
         return cls(calendar.name, parse_options(calendar))
