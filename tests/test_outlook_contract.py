@@ -330,6 +330,38 @@ def test_expired_delta_link_is_cursor_expired_and_a_new_round_lists_all(
     assert hrefs(again.upserts) == hrefs(first.upserts)
 
 
+def test_a_new_round_whose_state_expires_midway_starts_again_once(
+    servers: Servers,
+    connector: OutlookConnector,
+    user: str,
+    calendar_id: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Graph forgets a brand-new round's state between its pages (410): the round starts
+    again once and lists everything, instead of failing the cycle; a second 410 fails it."""
+    for n in range(3):
+        servers.emu.put_event(user, calendar_id, meeting(f"m{n}", NOW + timedelta(days=n + 1)))
+    monkeypatch.setattr(servers.emu, "page_size_cap", 1)
+    original = connector.graph.page
+    expirations = [1]
+
+    def page(operation: str, url: str, **kwargs: Any) -> Any:
+        """Serve the page, then (while expirations are left) make Graph forget the round."""
+        answer = original(operation, url, **kwargs)
+        if operation == "delta" and expirations[0] > 0:
+            expirations[0] -= 1
+            servers.emu.expire_delta_tokens()
+        return answer
+
+    monkeypatch.setattr(connector.graph, "page", page)
+    first = connector.list_changes(None, {})
+    assert first.full
+    assert len(first.upserts) == 3
+    expirations[0] = 2
+    with pytest.raises(CursorExpired, match="no longer accepts the delta link"):
+        connector.list_changes(None, {})
+
+
 def test_a_cursor_for_another_calendar_is_expired(
     servers: Servers, connector: OutlookConnector, user: str, tmp_path: Path
 ) -> None:

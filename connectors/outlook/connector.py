@@ -43,11 +43,11 @@ from connectors.outlook.items import (
     item_id,
     private_data,
 )
-from connectors.outlook.listing import Lister
+from connectors.outlook.listing import Lister, Round
 from connectors.outlook.names import Names, could_be_id
 from connectors.outlook.options import OutlookOptions, option_warnings, parse_options
 from connectors.outlook.render import render
-from connectors.outlook.session import GraphSession
+from connectors.outlook.session import DeltaExpired, GraphSession
 from connectors.outlook.writes import (
     Fields,
     Plan,
@@ -183,7 +183,7 @@ class OutlookConnector(Connector):
         self, window: tuple[datetime, datetime], known: Mapping[str, str], fp: str
     ) -> Delta:
         calendar_id = self.finder.id(may_create=not known)
-        delta = self.lister.follow(self.graph.delta_url(calendar_id, *window))
+        delta = self._fresh_round(calendar_id, window)
         found = self.lister.complete(delta.changed(), known, calendar_id, window, whole=True)
         cursor = Cursor(delta.link, window[0], window[1], fp, calendar_id).text()
         return Delta(
@@ -193,6 +193,16 @@ class OutlookConnector(Connector):
             full=True,
             failures=list(found.failures.values()),
         )
+
+    def _fresh_round(self, calendar_id: str, window: tuple[datetime, datetime]) -> Round:
+        """Follow a new delta round, starting it again once if Graph forgets its state while
+        its pages are followed: a round without a cursor has nothing to lose."""
+        url = self.graph.delta_url(calendar_id, *window)
+        try:
+            return self.lister.follow(url)
+        except DeltaExpired:
+            log.info("outlook.round_restarted", calendar=self.name)
+            return self.lister.follow(url)
 
     def _incremental(self, state: Cursor, known: Mapping[str, str]) -> Delta:
         delta = self.lister.follow(state.link)

@@ -43,6 +43,7 @@ __all__ = [
     "STATUSES",
     "Call",
     "Credentials",
+    "DeltaExpired",
     "GraphSession",
     "Reply",
     "Slots",
@@ -115,7 +116,13 @@ EXCEPTIONS: tuple[tuple[type[BaseException], _Rule], ...] = (
 )
 _RAISED = tuple(kind for kind, _rule in EXCEPTIONS)
 
-_EXPIRED = _Rule(CursorExpired, "Graph no longer accepts the delta link")
+
+
+class DeltaExpired(CursorExpired):
+    """Graph forgot the state of a delta round (410, SyncStateNotFound, ResyncRequired)."""
+
+
+_EXPIRED = _Rule(DeltaExpired, "Graph no longer accepts the delta link")
 _GONE = _Rule(NotFound, "does not exist")
 _CHANGED = _Rule(Conflict, "changed since it was read")
 _RETRY = _Rule(TransientError, "Graph is busy or failing", retry=True)
