@@ -117,7 +117,6 @@ EXCEPTIONS: tuple[tuple[type[BaseException], _Rule], ...] = (
 _RAISED = tuple(kind for kind, _rule in EXCEPTIONS)
 
 
-
 class DeltaExpired(CursorExpired):
     """Graph forgot the state of a delta round (410, SyncStateNotFound, ResyncRequired)."""
 
