@@ -110,6 +110,17 @@ def test_device_code_sign_in_stores_the_cache_privately(
     assert all(secret not in output for secret in cached_secrets(cache))
 
 
+def test_a_device_code_answer_without_a_message_is_explained(
+    tmp_path: Path, idp: IdentityProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sign-in service leaves out the optional "message": syncd says where to go and
+    which code to enter itself."""
+    monkeypatch.setattr(idp, "device_message", False)
+    output = sign_in(calendar_config(tmp_path, idp), idp)
+    assert f"To sign in, open {idp.base}/devicelogin and enter the code " in output
+    assert f"signed in as {USER}" in output
+
+
 def test_tokens_come_from_the_cache_without_a_request(
     tmp_path: Path, idp: IdentityProvider
 ) -> None:

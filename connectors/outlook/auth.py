@@ -453,7 +453,7 @@ def device_code_sign_in(name: str, options: OutlookOptions, out: TextIO) -> str:
         if "user_code" not in flow:
             said = flow.get("error", "no device code")
             raise AuthError(name, f"the sign-in service refused a device code ({said})")
-        out.write(str(flow["message"]) + "\n")
+        out.write(_instructions(flow) + "\n")
         out.flush()
         # Polls until the user signs in; the cache file stays unlocked meanwhile.
         result = app.acquire_token_by_device_flow(flow)
@@ -465,6 +465,17 @@ def device_code_sign_in(name: str, options: OutlookOptions, out: TextIO) -> str:
     who = claims.get("preferred_username") if isinstance(claims, Mapping) else None
     shown = f" as {who}" if isinstance(who, str) and who else ""
     return f"signed in{shown}; MSAL's token cache for {name!r} is in {credentials.path}"
+
+
+def _instructions(flow: Mapping[str, Any]) -> str:
+    """What the user is told to do: the service's own message, else one made from the
+    address and the code (the message is optional in RFC 8628)."""
+    message = flow.get("message")
+    if isinstance(message, str) and message.strip():
+        return message
+    uri = flow.get("verification_uri") or flow.get("verification_url")
+    where = uri if isinstance(uri, str) and uri else "the sign-in page"
+    return f"To sign in, open {where} and enter the code {flow['user_code']}"
 
 
 def _check_cache_shape(data: Any) -> None:

@@ -18,6 +18,7 @@ Test API: :meth:`~IdentityProvider.register_app`, :meth:`~IdentityProvider.appro
 :meth:`~IdentityProvider.deny` a device code (from another thread while MSAL polls),
 :meth:`~IdentityProvider.validate` an access token (what the Graph emulator calls),
 :meth:`~IdentityProvider.expire_access_tokens`, :meth:`~IdentityProvider.revoke_refresh_tokens`;
+``device_message = False`` leaves the optional ``message`` out of device-code answers;
 ``token_requests`` and ``requests`` record the calls. :func:`make_certificate` /
 :func:`write_certificate_file` make a certificate for app-only sign-in.
 

@@ -27,6 +27,8 @@ class IdentityProvider:
     ``authority`` is what MSAL takes; ``token_requests`` records each token call's
     ``grant_type``, ``client_id``, ``scope`` and ``result`` (``"ok"`` or the error code), never
     a secret or token; ``requests`` records ``(method, path)`` of every call.
+    ``device_message`` (a knob, True by default): False leaves the optional ``message`` out of
+    device-code answers, as RFC 8628 allows.
     """
 
     def __init__(
@@ -39,6 +41,8 @@ class IdentityProvider:
     ) -> None:
         self.tenant = tenant
         self.device_interval = device_interval
+        self.device_message = True
+        """Knob: False leaves ``message`` out of device-code answers (it is optional)."""
         self.token_requests: list[dict[str, str]] = []
         self.requests: list[tuple[str, str]] = []
         self._directory = Directory(tenant, lambda: self.base, access_token_lifetime)
@@ -183,17 +187,19 @@ class IdentityProvider:
             self._directory.device_codes[code.device_code] = code
             self._directory.changed.notify_all()
         uri = f"{self.base}/devicelogin"
-        return {
+        answer: dict[str, Any] = {
             "user_code": user_code,
             "device_code": code.device_code,
             "verification_uri": uri,
             "expires_in": _DEVICE_CODE_LIFETIME,
             "interval": self.device_interval,
-            "message": (
+        }
+        if self.device_message:
+            answer["message"] = (
                 f"To sign in, use a web browser to open the page {uri} and enter the code "
                 f"{user_code} to authenticate."
-            ),
-        }
+            )
+        return answer
 
     def token(
         self, tenant: str, form: dict[str, str], basic: tuple[str, str] | None
