@@ -23,13 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from structlog.testing import capture_logs
 
 from connectors.outlook import OutlookConnector
 from connectors.outlook.auth import AppCredentials, DelegatedCredentials, MsalHttp
 from connectors.outlook.options import parse_options
 from syncd.config import CalendarConfig
-from syncd.errors import AuthError, TransientError
+from syncd.errors import AuthError, ConnectorError, TransientError
 from syncd.secrets import scrub
 from tests.graph_emulator import GraphEmulator
 from tests.identity_provider import IdentityProvider, write_certificate_file
@@ -418,4 +419,29 @@ def test_an_unreachable_sign_in_service_is_transient(tmp_path: Path) -> None:
         tokens_dir=tmp_path / "tokens",
     )
     with pytest.raises(TransientError, match="cannot reach the sign-in service"):
+        OutlookConnector.authorize(calendar, io.StringIO(), open_browser=False)
+
+
+@pytest.mark.parametrize("content", [b"not a certificate\n", b""])
+def test_a_ca_file_that_is_not_pem_is_a_tls_error_naming_it(
+    tmp_path: Path, idp: IdentityProvider, content: bytes
+) -> None:
+    """TLS cannot use ca_file: a configuration error naming ca_file, not "cannot reach"."""
+    bad = tmp_path / "ca.txt"
+    bad.write_bytes(content)
+    calendar = calendar_config(tmp_path, idp, ca_file=str(bad))
+    with pytest.raises(ConnectorError, match=f"TLS .* ca_file {bad}") as raised:
+        OutlookConnector.authorize(calendar, io.StringIO(), open_browser=False)
+    assert type(raised.value) is ConnectorError
+    assert "cannot reach" not in str(raised.value)
+
+
+def test_a_ca_file_of_another_ca_is_a_tls_error_naming_it(
+    tmp_path: Path, idp: IdentityProvider
+) -> None:
+    """The sign-in service's certificate is not signed by ca_file's CA: a TLS error."""
+    other = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    calendar = calendar_config(tmp_path, idp, ca_file=str(other))
+    with pytest.raises(ConnectorError, match="certificate is not trusted by ca_file"):
         OutlookConnector.authorize(calendar, io.StringIO(), open_browser=False)

@@ -31,7 +31,7 @@ from connectors.outlook.items import (
     parse_moment,
 )
 from connectors.outlook.names import could_be_id
-from connectors.outlook.options import OutlookOptions, parse_options
+from connectors.outlook.options import OutlookOptions, option_warnings, parse_options
 from connectors.outlook.render import render
 from connectors.outlook.session import GraphSession, Reply
 from connectors.outlook.writes import create_body, plan_update, read_fields
@@ -49,6 +49,7 @@ from syncd.errors import (
 )
 from syncd.model import Status
 from syncd.normalize import Horizon, normalize_object
+from tests.tls import ca_file
 
 T0 = datetime(2026, 12, 1, 10, tzinfo=UTC)
 HORIZON = Horizon(datetime(2026, 10, 1, tzinfo=UTC), datetime(2027, 6, 1, tzinfo=UTC))
@@ -134,6 +135,17 @@ def test_defaults(tmp_path: Path) -> None:
     assert options.mailbox_path == "me"
     assert not options.app_only
     assert options.categories is False
+
+
+def test_check_config_names_a_ca_file_that_is_not_pem(tmp_path: Path) -> None:
+    """A ca_file TLS cannot load is pointed out (by key); a PEM bundle passes."""
+    bad = tmp_path / "ca.der"
+    bad.write_bytes(b"\x30\x82 not PEM")
+    warnings = option_warnings(config(tmp_path, ca_file=str(bad)))
+    [message] = [w.message for w in warnings if w.key.endswith(".ca_file")]
+    assert f"{bad} is not a PEM bundle" in message
+    good = config(tmp_path, ca_file=str(ca_file(tmp_path)))
+    assert not [w for w in option_warnings(good) if w.key.endswith(".ca_file")]
 
 
 def test_every_bad_option_is_named(tmp_path: Path) -> None:

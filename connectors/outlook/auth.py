@@ -35,7 +35,7 @@ import msal  # type: ignore[import-untyped]
 import requests
 import structlog
 from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS  # type: ignore[import-untyped]
-from requests.exceptions import RequestException
+from requests.exceptions import RequestException, SSLError
 
 from connectors.outlook.options import OutlookOptions
 from syncd.errors import AuthError, ConnectorError, TransientError
@@ -86,16 +86,27 @@ _CACHE_FIELDS = (
 log = structlog.get_logger("syncd.outlook")
 
 
+def _unreachable(name: str, error: RequestException, ca_file: Path | None) -> ConnectorError:
+    """A failed exchange with the sign-in service: TLS trouble is the configuration's (the
+    certificate is not trusted, or ``ca_file`` is no PEM bundle), anything else may pass."""
+    if isinstance(error, SSLError):
+        trust = f"ca_file {ca_file}" if ca_file is not None else "the system's CAs (see ca_file)"
+        return ConnectorError(
+            name,
+            "TLS with the sign-in service failed: its certificate is not trusted by "
+            f"{trust}, or ca_file is not a PEM bundle of CA certificates",
+        )
+    return TransientError(name, f"cannot reach the sign-in service ({type(error).__name__})")
+
+
 @contextlib.contextmanager
-def _sign_in_service(name: str) -> Iterator[None]:
+def _sign_in_service(name: str, ca_file: Path | None) -> Iterator[None]:
     """MSAL's failures while it talks to the sign-in service, as syncd errors: no answer, or
     an answer it cannot read (a proxy's error page), may pass."""
     try:
         yield
     except RequestException as error:
-        raise TransientError(
-            name, f"cannot reach the sign-in service ({type(error).__name__})"
-        ) from None
+        raise _unreachable(name, error, ca_file) from None
     except ValueError as error:  # json.JSONDecodeError and MSAL's own checks of answers
         raise TransientError(
             name, f"the sign-in service sent an unreadable answer ({_first_line(error)})"
@@ -185,9 +196,7 @@ class _Base:
         try:
             return build()
         except RequestException as error:
-            raise TransientError(
-                self.name, f"cannot reach the sign-in service ({type(error).__name__})"
-            ) from None
+            raise _unreachable(self.name, error, self.options.ca_file) from None
         except ValueError as error:
             raise ConnectorError(
                 self.name,
@@ -277,7 +286,7 @@ class DelegatedCredentials(_Base):
             accounts = app.get_accounts()
             if not accounts:
                 raise self._consent_error()
-            with _sign_in_service(self.name):
+            with _sign_in_service(self.name, self.options.ca_file):
                 result = app.acquire_token_silent_with_error(
                     SCOPES, account=accounts[0], force_refresh=force
                 )
@@ -367,7 +376,7 @@ class AppCredentials(_Base):
             )
         if force:
             self._app.remove_tokens_for_client()
-        with _sign_in_service(self.name):
+        with _sign_in_service(self.name, self.options.ca_file):
             result = self._app.acquire_token_for_client(scopes=[app_scope(self.options)])
         if result and "access_token" in result:
             self._failure_logged = False
@@ -448,7 +457,7 @@ def device_code_sign_in(name: str, options: OutlookOptions, out: TextIO) -> str:
         # An unreadable cache file is replaced by this sign-in.
         credentials.start_empty()
         app = credentials.app()
-    with _sign_in_service(name):
+    with _sign_in_service(name, options.ca_file):
         flow = app.initiate_device_flow(scopes=SCOPES)
         if "user_code" not in flow:
             said = flow.get("error", "no device code")

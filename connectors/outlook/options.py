@@ -8,6 +8,7 @@ read when the first token is needed, the token cache before each token acquisiti
 from __future__ import annotations
 
 import re
+import ssl
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -250,6 +251,8 @@ def option_warnings(calendar: CalendarConfig) -> list[ConfigProblem]:
     ):
         if path is not None:
             warnings.extend(_file_warnings(calendar, key, path))
+    if options.ca_file is not None:
+        warnings.extend(_ca_file_warnings(calendar, options.ca_file))
     cache = options.token_cache
     if cache is not None and not cache.exists():
         warnings.append(
@@ -259,6 +262,19 @@ def option_warnings(calendar: CalendarConfig) -> list[ConfigProblem]:
             )
         )
     return warnings
+
+
+def _ca_file_warnings(calendar: CalendarConfig, path: Path) -> list[ConfigProblem]:
+    """A ``ca_file`` TLS cannot load (not PEM, no certificate in it) fails every request."""
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except ssl.SSLError as error:
+        reason = error.reason or type(error).__name__
+        message = f"{path} is not a PEM bundle of CA certificates ({reason}): TLS will fail"
+        return [calendar.problem("ca_file", message)]
+    except OSError as error:
+        return [calendar.problem("ca_file", f"cannot read {path}: {error.strerror or error}")]
+    return []
 
 
 def _file_warnings(calendar: CalendarConfig, key: str, path: Path) -> list[ConfigProblem]:
