@@ -33,7 +33,7 @@ from connectors.outlook.items import (
 from connectors.outlook.names import could_be_id
 from connectors.outlook.options import OutlookOptions, option_warnings, parse_options
 from connectors.outlook.render import render
-from connectors.outlook.session import GraphSession, Reply
+from connectors.outlook.session import DeltaExpired, GraphSession, Reply
 from connectors.outlook.writes import create_body, plan_update, read_fields
 from syncd.annotate import annotate_event, private_properties
 from syncd.config import CalendarConfig
@@ -43,7 +43,6 @@ from syncd.errors import (
     ConfigError,
     Conflict,
     ConnectorError,
-    CursorExpired,
     NotFound,
     TransientError,
 )
@@ -793,10 +792,10 @@ def test_a_401_renews_the_token_once(sleeps: list[float]) -> None:
 @pytest.mark.parametrize(
     ("operation", "status", "code", "expected"),
     [
-        ("delta", 410, "SyncStateNotFound", CursorExpired),
-        ("delta", 410, "", CursorExpired),
-        ("delta", 400, "SyncStateInvalid", CursorExpired),
-        ("delta", 404, "ResyncRequired", CursorExpired),
+        ("delta", 410, "SyncStateNotFound", DeltaExpired),
+        ("delta", 410, "", DeltaExpired),
+        ("delta", 400, "SyncStateInvalid", DeltaExpired),
+        ("delta", 404, "ResyncRequired", DeltaExpired),
         ("delta", 400, "BadRequest", ConnectorError),
         ("get", 404, "ErrorItemNotFound", NotFound),
         ("update", 412, "ErrorIrresolvableConflict", Conflict),

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from icalendar import Calendar
 
 from connectors.outlook import OutlookConnector
@@ -360,6 +361,27 @@ def test_a_new_round_whose_state_expires_midway_starts_again_once(
     expirations[0] = 2
     with pytest.raises(CursorExpired, match="no longer accepts the delta link"):
         connector.list_changes(None, {})
+
+
+def test_ca_variables_in_the_environment_do_not_replace_ca_file_for_graph(
+    servers: Servers,
+    user: str,
+    calendar_id: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE naming another CA change nothing: the Graph
+    session trusts ca_file (as MSAL's does)."""
+    other = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(other))
+    monkeypatch.setenv("CURL_CA_BUNDLE", str(other))
+    servers.emu.put_event(user, calendar_id, meeting("m", NOW + timedelta(days=1)))
+    connector = servers.connector(tmp_path, calendar=calendar_id, user=user)
+    try:
+        assert len(connector.list_changes(None, {}).upserts) == 1
+    finally:
+        connector.close()
 
 
 def test_a_cursor_for_another_calendar_is_expired(
