@@ -716,6 +716,7 @@ def test_controls_only_store_what_google_could_hold(emu: GoogleCalendarEmulator)
         ("403-quota", 403, "quotaExceeded"),
         ("500", 500, "backendError"),
         ("503", 503, "backendError"),
+        ("410", 410, "fullSyncRequired"),
     ],
 )
 def test_injected_errors_change_nothing(

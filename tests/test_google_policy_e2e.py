@@ -336,6 +336,33 @@ def test_tokens_dying_mid_cycle_give_one_resync_and_no_false_cancellation(
     assert len(h.audit()) == records
 
 
+def test_a_410_on_the_second_page_of_a_poll_resyncs_within_the_cycle(h: GoogleHarness) -> None:
+    """Google drops the sync token while a poll reads its pages: the same cycle lists
+    everything again, records one resync and reports each real change once."""
+    h.put("a.ics", appointment("a", LATER, JANE))
+    h.cycle_all()
+    for name, hours in (("b", 3), ("c", 5), ("d", 7)):
+        h.put(f"{name}.ics", appointment(name, LATER + hours * HOUR, JANE))
+    h.emu.page_size_cap = 1
+    h.emu.inject("410", path_contains="pageToken=")
+    try:
+        h.cycle_all()
+    finally:
+        h.emu.page_size_cap = None
+    gone = [r for r in h.emu.requests if r.status == 410]
+    assert len(gone) == 1
+    assert "syncToken" in gone[0].query
+    assert [r["calendar"] for r in h.records_of("resync")] == ["work"]
+    assert sorted((c["change"], c["uid"]) for c in h.records_of("change")) == [
+        ("created", "b"),
+        ("created", "c"),
+        ("created", "d"),
+    ]
+    records = len(h.audit())
+    h.cycle_all()
+    assert len(h.audit()) == records
+
+
 def test_an_owner_edit_racing_a_note_update_survives(h: GoogleHarness) -> None:
     """The owner writes [waive] in the note's title: the note is rewritten "(waived)". The
     owner colours the note between syncd's read and its patch: Google answers 412, syncd

@@ -106,6 +106,8 @@ Choices where the documentation is silent
   ``delay`` applies to any fault. On the OAuth endpoints a fault answers in OAuth's shape
   (``{"error", "error_description"}``).
   ``Retry-After`` is whole seconds when the value is whole, else the decimal value.
+  ``"410"`` answers ``fullSyncRequired``, as Google does when a sync token dies while its
+  pages are read (aim it with ``path_contains="pageToken="``).
 - ``Recorded.bytes_out`` counts the whole answer (status line, headers, body). Answers are
   compact JSON without gzip. ``updatedMin`` is never "too long ago"; ``maxAttendees``, ``q``
   on working-location fields, ``import``, ``move``, ``watch`` and colours are not emulated.

@@ -10,7 +10,7 @@ from tests.google_emulator.errors import ApiError, auth_error
 __all__ = ["FAULTS", "Fault", "Recorded", "fault_error"]
 
 FAULTS = frozenset(
-    {"429", "403-rate", "403-user-rate", "403-quota", "500", "503", "slow", "reset", "401"}
+    {"429", "403-rate", "403-user-rate", "403-quota", "500", "503", "slow", "reset", "401", "410"}
 )
 
 
@@ -58,6 +58,13 @@ def fault_error(fault: Fault) -> ApiError:
         "403-quota": (403, "quotaExceeded", "Calendar usage limits exceeded.", "usageLimits"),
         "500": (500, "backendError", "Backend Error", "global"),
         "503": (503, "backendError", "The service is currently unavailable.", "global"),
+        # Google's answer when a sync token dies while its pages are being read.
+        "410": (
+            410,
+            "fullSyncRequired",
+            "Sync token is no longer valid, a full sync is required.",
+            "global",
+        ),
     }
     if fault.kind == "401":
         error = auth_error()
