@@ -16,7 +16,6 @@ import json
 import os
 import platform
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,11 @@ if TYPE_CHECKING:  # the parent process stays lean: syncd is imported in the chi
     from _typeshed import DataclassInstance
 
     from syncd.engine import CycleReport, Engine
+
+# The project root, for the test servers the benchmarks share with the tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# Re-exported for the CalDAV benchmarks.
+from tests.radicale_process import RadicaleProcess as RadicaleProcess
 
 NOW = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
 """The fixed clock of every cycle (a Wednesday, before the European DST switch)."""
@@ -294,89 +298,3 @@ def print_json(benchmark: str, **fields: Any) -> None:
         **fields,
     }
     print(json.dumps(document, separators=(",", ":")))
-
-
-# --- a Radicale server for the CalDAV benchmarks ------------------------------------------
-
-_RADICALE_CONFIG = """\
-[server]
-hosts = 127.0.0.1:{port}
-delay_on_error = 0
-[auth]
-type = htpasswd
-htpasswd_filename = {users}
-htpasswd_encryption = plain
-delay = 0
-[rights]
-type = owner_only
-[storage]
-filesystem_folder = {storage}
-[logging]
-level = warning
-mask_passwords = True
-{extra}"""
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class RadicaleProcess:
-    """Radicale on a free loopback port: htpasswd (plain) auth for one user, storage and log
-    under ``root``. (``tests/radicale_server.py`` does the same for the tests; the benchmarks
-    do not import the tests.)"""
-
-    def __init__(self, root: Path, user: str, password: str, extra_config: str = "") -> None:
-        self.root = root
-        root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.storage = root / "storage"
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        users = root / "users"
-        users.write_text(f"{user}:{password}\n", encoding="utf-8")
-        config = root / "radicale.conf"
-        config.write_text(
-            _RADICALE_CONFIG.format(
-                port=self.port, users=users, storage=self.storage, extra=extra_config
-            ),
-            encoding="utf-8",
-        )
-        self.log_path = root / "radicale.log"
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "radicale", "--config", str(config)],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        self._wait_ready()
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"radicale exited: {self.log_path.read_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("radicale did not start within 30 s")
-
-    def stop(self) -> None:
-        """Stop the server (its files go with ``root``)."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._log.close()
-
-    def log_tail(self, lines: int = 30) -> str:
-        """The end of Radicale's log, for a crash report."""
-        self._log.flush()
-        text = self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()
-        return "\n".join(["Radicale's log ends with:", *text[-lines:]])

@@ -11,11 +11,7 @@ from __future__ import annotations
 import atexit
 import base64
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -25,28 +21,12 @@ from xml.etree import ElementTree
 
 from connectors.caldav.cursor import Cursor, parse_cursor
 from tests.contract import Outside
+from tests.radicale_process import RadicaleProcess
 
 __all__ = ["PASSWORD", "USER", "HTTPOutside", "Radicale", "radicale"]
 
 USER = "alice"
 PASSWORD = "correct-horse-battery-staple-7f3a"  # noqa: S105 - a test server's test password
-_CONFIG = """\
-[server]
-hosts = 127.0.0.1:{port}
-delay_on_error = 0
-[auth]
-type = htpasswd
-htpasswd_filename = {users}
-htpasswd_encryption = plain
-delay = 0
-[rights]
-type = owner_only
-[storage]
-filesystem_folder = {storage}
-[logging]
-level = warning
-mask_passwords = True
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,47 +38,16 @@ class Response:
     body: bytes
 
 
-class Radicale:
-    """A running Radicale: its base URL, its storage folder, and a plain HTTP client."""
+class Radicale(RadicaleProcess):
+    """A running Radicale for the test user: its base URL, its storage folder, and a plain
+    HTTP client."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
-        self.storage = root / "storage"
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        users = root / "users"
-        users.write_text(f"{USER}:{PASSWORD}\n")
-        config = root / "config"
-        config.write_text(_CONFIG.format(port=self.port, users=users, storage=self.storage))
-        self.log = (root / "radicale.log").open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "radicale", "--config", str(config)],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        self._wait_ready()
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"radicale exited: {(self.root / 'radicale.log').read_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("radicale did not start within 30 s")
+        super().__init__(root, USER, PASSWORD)
 
     def stop(self) -> None:
         """Stop the server and remove its files."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
+        super().stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def request(
@@ -199,9 +148,3 @@ def radicale() -> Radicale:
         _server = Radicale(Path(tempfile.mkdtemp(prefix="syncd-radicale-")))
         atexit.register(_server.stop)
     return _server
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
