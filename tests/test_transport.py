@@ -1,4 +1,5 @@
-"""The provider-neutral HTTP helpers connectors share: timeout option and Retry-After."""
+"""The provider-neutral HTTP helpers connectors share: the timeout option, Retry-After and
+the error-table lookups."""
 
 from __future__ import annotations
 
@@ -9,8 +10,22 @@ from pathlib import Path
 import pytest
 
 from syncd.config import CalendarConfig
-from syncd.errors import ConfigProblem
-from syncd.transport import DEFAULT_TIMEOUT, retry_after, timeout_option
+from syncd.errors import (
+    AuthError,
+    ConfigProblem,
+    ConnectorError,
+    CursorExpired,
+    NotFound,
+    TransientError,
+)
+from syncd.transport import (
+    DEFAULT_TIMEOUT,
+    ErrorRule,
+    exception_rule,
+    retry_after,
+    status_rule,
+    timeout_option,
+)
 
 
 def calendar(**options: object) -> CalendarConfig:
@@ -47,3 +62,43 @@ def test_retry_after_reads_seconds_fractions_and_dates() -> None:
 @pytest.mark.parametrize("value", [None, "", "soon", 5, b"5"])
 def test_retry_after_absent_or_unreadable_is_none(value: object) -> None:
     assert retry_after(value) is None
+
+
+_TABLE = {
+    ("*", 403, None): ErrorRule(AuthError, "forbidden"),
+    ("*", 403, "rate"): ErrorRule(TransientError, "rate limited", retry=True),
+    ("get", 403, None): ErrorRule(NotFound, "get's own"),
+    ("sync", 410, "expired"): ErrorRule(CursorExpired, "expired"),
+}
+
+
+@pytest.mark.parametrize(
+    ("operation", "status", "markers", "message"),
+    [
+        ("get", 403, (), "get's own"),  # the operation's entry before "*"
+        ("get", 403, ("rate",), "get's own"),  # ... even against a marker under "*"
+        ("put", 403, ("rate",), "rate limited"),  # a marker before None
+        ("put", 403, ("other",), "forbidden"),
+        ("sync", 410, ("noise", "expired"), "expired"),  # any of several markers
+    ],
+)
+def test_status_rule_prefers_the_operation_then_the_marker(
+    operation: str, status: int, markers: tuple[str, ...], message: str
+) -> None:
+    rule = status_rule(_TABLE, operation, status, markers)
+    assert rule is not None
+    assert rule.message == message
+
+
+def test_status_rule_without_an_entry_is_none() -> None:
+    assert status_rule(_TABLE, "sync", 410, ()) is None
+    assert status_rule(_TABLE, "get", 500) is None
+
+
+def test_exception_rule_takes_the_first_matching_type() -> None:
+    table = (
+        (TimeoutError, ErrorRule(TransientError, "timeout", retry=True)),
+        (OSError, ErrorRule(ConnectorError, "local")),
+    )
+    assert exception_rule(TimeoutError(), table).message == "timeout"  # a subclass of OSError
+    assert exception_rule(FileNotFoundError(), table).message == "local"

@@ -14,7 +14,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -34,7 +33,7 @@ from syncd.errors import (
     NotFound,
     TransientError,
 )
-from syncd.transport import retry_after
+from syncd.transport import ErrorRule, exception_rule, retry_after, status_rule
 
 __all__ = ["EXCEPTIONS", "STATUSES", "Session", "SyncUnsupported"]
 
@@ -46,40 +45,33 @@ class SyncUnsupported(ConnectorError):
     """The server does not implement sync-collection; the connector lists etags instead."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Rule:
-    error: type[ConnectorError]
-    message: str
-    retry: bool = False
-
-
 # What the HTTP stack raises. First match wins: SSLError is a ConnectionError.
-EXCEPTIONS: tuple[tuple[type[BaseException], _Rule], ...] = (
-    (SSLError, _Rule(ConnectorError, "TLS failed: certificate not trusted (see ca_file)")),
-    (Timeout, _Rule(TransientError, "no answer within the timeout", retry=True)),
-    (HTTPConnectionError, _Rule(TransientError, "cannot connect to the server", retry=True)),
-    (RequestException, _Rule(TransientError, "the HTTP exchange failed", retry=True)),
-    (SyntaxError, _Rule(TransientError, "malformed XML in the reply")),  # lxml's XMLSyntaxError
-    (MalformedReply, _Rule(TransientError, "unexpected reply")),
+EXCEPTIONS: tuple[tuple[type[BaseException], ErrorRule], ...] = (
+    (SSLError, ErrorRule(ConnectorError, "TLS failed: certificate not trusted (see ca_file)")),
+    (Timeout, ErrorRule(TransientError, "no answer within the timeout", retry=True)),
+    (HTTPConnectionError, ErrorRule(TransientError, "cannot connect to the server", retry=True)),
+    (RequestException, ErrorRule(TransientError, "the HTTP exchange failed", retry=True)),
+    (SyntaxError, ErrorRule(TransientError, "malformed XML in the reply")),  # lxml's XMLSyntaxError
+    (MalformedReply, ErrorRule(TransientError, "unexpected reply")),
     (
         NotImplementedError,
-        _Rule(AuthError, "needs credentials: the server offers no supported authentication"),
+        ErrorRule(AuthError, "needs credentials: the server offers no supported authentication"),
     ),
-    (DAVError, _Rule(ConnectorError, "the WebDAV exchange failed")),
+    (DAVError, ErrorRule(ConnectorError, "the WebDAV exchange failed")),
     # Local trouble under the HTTP stack: a CA bundle that cannot be read, no file handles.
-    (OSError, _Rule(ConnectorError, "the client could not set up the connection")),
+    (OSError, ErrorRule(ConnectorError, "the client could not set up the connection")),
 )
 _RAISED = tuple(kind for kind, _rule in EXCEPTIONS)
 
-_EXPIRED = _Rule(CursorExpired, "the server no longer accepts the sync token")
-_UNSUPPORTED = _Rule(SyncUnsupported, "the server does not support sync-collection")
-_GONE = _Rule(NotFound, "does not exist")
-_CHANGED = _Rule(Conflict, "changed since it was read")
+_EXPIRED = ErrorRule(CursorExpired, "the server no longer accepts the sync token")
+_UNSUPPORTED = ErrorRule(SyncUnsupported, "the server does not support sync-collection")
+_GONE = ErrorRule(NotFound, "does not exist")
+_CHANGED = ErrorRule(Conflict, "changed since it was read")
 
 # What the server answers: (operation, status, precondition) -> rule; "*" is any operation.
-STATUSES: Mapping[tuple[str, int, str | None], _Rule] = {
-    ("*", 401, None): _Rule(AuthError, "needs credentials: the server refused them"),
-    ("*", 403, None): _Rule(AuthError, "needs credentials: access is forbidden"),
+STATUSES: Mapping[tuple[str, int, str | None], ErrorRule] = {
+    ("*", 401, None): ErrorRule(AuthError, "needs credentials: the server refused them"),
+    ("*", 403, None): ErrorRule(AuthError, "needs credentials: access is forbidden"),
     ("sync", 403, "valid-sync-token"): _EXPIRED,
     ("sync", 409, "valid-sync-token"): _EXPIRED,
     ("sync", 412, "valid-sync-token"): _EXPIRED,
@@ -91,27 +83,19 @@ STATUSES: Mapping[tuple[str, int, str | None], _Rule] = {
     ("delete", 404, None): _GONE,
     ("update", 412, None): _CHANGED,
     ("delete", 412, None): _CHANGED,
-    ("create", 412, None): _Rule(AlreadyExists, "already exists"),
-    ("*", 429, None): _Rule(TransientError, "rate limited by the server", retry=True),
+    ("create", 412, None): ErrorRule(AlreadyExists, "already exists"),
+    ("*", 429, None): ErrorRule(TransientError, "rate limited by the server", retry=True),
 }
-_SERVER_ERROR = _Rule(TransientError, "server error", retry=True)
+_SERVER_ERROR = ErrorRule(TransientError, "server error", retry=True)
 
 
-def _status_rule(operation: str, reply: Reply) -> _Rule:
-    for precondition in sorted(reply.preconditions):
-        rule = STATUSES.get((operation, reply.status, precondition))
-        if rule is not None:
-            return rule
-    rule = STATUSES.get((operation, reply.status, None)) or STATUSES.get(("*", reply.status, None))
+def _status_rule(operation: str, reply: Reply) -> ErrorRule:
+    rule = status_rule(STATUSES, operation, reply.status, sorted(reply.preconditions))
     if rule is not None:
         return rule
     if reply.status >= 500:
         return _SERVER_ERROR
-    return _Rule(ConnectorError, "unexpected reply")
-
-
-def _exception_rule(error: BaseException) -> _Rule:
-    return next(rule for kind, rule in EXCEPTIONS if isinstance(error, kind))
+    return ErrorRule(ConnectorError, "unexpected reply")
 
 
 class Session:
@@ -171,7 +155,7 @@ class Session:
                 wait = retry_after(reply.headers.get("retry-after"))
                 detail = f"{rule.message} (HTTP {reply.status} for {method} {path})"
             except _RAISED as error:
-                rule = _exception_rule(error)
+                rule = exception_rule(error, EXCEPTIONS)
                 detail = f"{rule.message} ({method} {path}: {type(error).__name__})"
             except AuthError as error:
                 self._log_auth(str(error))

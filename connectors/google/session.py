@@ -52,7 +52,7 @@ from syncd.errors import (
     NotFound,
     TransientError,
 )
-from syncd.transport import retry_after
+from syncd.transport import ErrorRule, exception_rule, retry_after, status_rule
 
 __all__ = ["EXCEPTIONS", "STATUSES", "CalendarGone", "Session", "resource_for", "service_for"]
 
@@ -64,10 +64,9 @@ class CalendarGone(ConnectorError):
 
 
 @dataclass(frozen=True, slots=True)
-class _Rule:
-    error: type[ConnectorError]
-    message: str
-    retry: bool = False
+class _Rule(ErrorRule):
+    """An :class:`~syncd.transport.ErrorRule` with what Google's failures add."""
+
     rebuild: bool = False
     """Drop this thread's HTTP object before retrying (the connection is broken)."""
     pause: bool = False
@@ -205,18 +204,12 @@ def _reason(error: HttpError) -> str | None:
 
 
 def _status_rule(operation: str, status: int, reason: str | None) -> _Rule:
-    for op in (operation, "*"):
-        for why in (reason, None):
-            rule = STATUSES.get((op, status, why))
-            if rule is not None:
-                return rule
+    rule = status_rule(STATUSES, operation, status, () if reason is None else (reason,))
+    if rule is not None:
+        return rule
     if status >= 500:
         return _SERVER_ERROR
     return _UNEXPECTED
-
-
-def _exception_rule(error: BaseException) -> _Rule:
-    return next(rule for kind, rule in EXCEPTIONS if isinstance(error, kind))
 
 
 def _span(seconds: float) -> str:
@@ -317,7 +310,7 @@ class Session:
             except RefreshError as error:
                 rule, detail = self._refresh_rule(error, what)
             except _RAISED as error:
-                rule = _exception_rule(error)
+                rule = exception_rule(error, EXCEPTIONS)
                 detail = f"{rule.message} ({what}: {type(error).__name__})"
                 if rule.rebuild:
                     self._drop_http()

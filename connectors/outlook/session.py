@@ -34,7 +34,7 @@ from syncd.errors import (
     NotFound,
     TransientError,
 )
-from syncd.transport import retry_after
+from syncd.transport import ErrorRule, exception_rule, retry_after, status_rule
 
 __all__ = [
     "BATCH_SIZE",
@@ -98,21 +98,14 @@ class Call:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class _Rule:
-    error: type[ConnectorError]
-    message: str
-    retry: bool = False
-
-
 # What requests raises. First match wins: SSLError is a ConnectionError.
-EXCEPTIONS: tuple[tuple[type[BaseException], _Rule], ...] = (
-    (SSLError, _Rule(ConnectorError, "TLS failed: certificate not trusted (see ca_file)")),
-    (Timeout, _Rule(TransientError, "no answer within the timeout", retry=True)),
-    (HTTPConnectionError, _Rule(TransientError, "cannot connect to Graph", retry=True)),
-    (RequestException, _Rule(TransientError, "the HTTP exchange failed", retry=True)),
+EXCEPTIONS: tuple[tuple[type[BaseException], ErrorRule], ...] = (
+    (SSLError, ErrorRule(ConnectorError, "TLS failed: certificate not trusted (see ca_file)")),
+    (Timeout, ErrorRule(TransientError, "no answer within the timeout", retry=True)),
+    (HTTPConnectionError, ErrorRule(TransientError, "cannot connect to Graph", retry=True)),
+    (RequestException, ErrorRule(TransientError, "the HTTP exchange failed", retry=True)),
     # Local trouble under the HTTP stack: a CA file that cannot be read, no file handles.
-    (OSError, _Rule(ConnectorError, "the client could not set up the connection")),
+    (OSError, ErrorRule(ConnectorError, "the client could not set up the connection")),
 )
 _RAISED = tuple(kind for kind, _rule in EXCEPTIONS)
 
@@ -121,16 +114,16 @@ class DeltaExpired(CursorExpired):
     """Graph forgot the state of a delta round (410, SyncStateNotFound, ResyncRequired)."""
 
 
-_EXPIRED = _Rule(DeltaExpired, "Graph no longer accepts the delta link")
-_GONE = _Rule(NotFound, "does not exist")
-_CHANGED = _Rule(Conflict, "changed since it was read")
-_RETRY = _Rule(TransientError, "Graph is busy or failing", retry=True)
+_EXPIRED = ErrorRule(DeltaExpired, "Graph no longer accepts the delta link")
+_GONE = ErrorRule(NotFound, "does not exist")
+_CHANGED = ErrorRule(Conflict, "changed since it was read")
+_RETRY = ErrorRule(TransientError, "Graph is busy or failing", retry=True)
 
 # What Graph answers: (operation, status, error-code marker) -> rule; "*" is any operation.
 # A marker matches when the lower-cased error code contains it.
-STATUSES: Mapping[tuple[str, int, str | None], _Rule] = {
-    ("*", 401, None): _Rule(AuthError, "needs consent: Graph refused the access token"),
-    ("*", 403, None): _Rule(
+STATUSES: Mapping[tuple[str, int, str | None], ErrorRule] = {
+    ("*", 401, None): ErrorRule(AuthError, "needs consent: Graph refused the access token"),
+    ("*", 403, None): ErrorRule(
         AuthError, "access denied: the app lacks Calendars.ReadWrite for this mailbox"
     ),
     ("delta", 410, None): _EXPIRED,
@@ -139,18 +132,18 @@ STATUSES: Mapping[tuple[str, int, str | None], _Rule] = {
     ("delta", 404, "syncstate"): _EXPIRED,
     ("delta", 404, "resyncrequired"): _EXPIRED,
     # The calendar was deleted (perhaps re-made under the same name): a new round finds it.
-    ("delta", 404, "itemnotfound"): _Rule(CursorExpired, "the calendar is gone"),
-    ("delta", 404, None): _Rule(ConnectorError, "the calendar is gone"),
-    ("calendar", 404, None): _Rule(ConnectorError, "the calendar does not exist"),
+    ("delta", 404, "itemnotfound"): ErrorRule(CursorExpired, "the calendar is gone"),
+    ("delta", 404, None): ErrorRule(ConnectorError, "the calendar is gone"),
+    ("calendar", 404, None): ErrorRule(ConnectorError, "the calendar does not exist"),
     ("get", 404, None): _GONE,
     ("update", 404, None): _GONE,
     ("delete", 404, None): _GONE,
     ("update", 412, None): _CHANGED,
     ("delete", 412, None): _CHANGED,
-    ("create", 409, None): _Rule(AlreadyExists, "already exists"),
-    ("create", 404, None): _Rule(NotFound, "the calendar does not exist"),
-    ("find", 404, None): _Rule(NotFound, "the calendar does not exist"),
-    ("*", 429, None): _Rule(TransientError, "throttled by Graph", retry=True),
+    ("create", 409, None): ErrorRule(AlreadyExists, "already exists"),
+    ("create", 404, None): ErrorRule(NotFound, "the calendar does not exist"),
+    ("find", 404, None): ErrorRule(NotFound, "the calendar does not exist"),
+    ("*", 429, None): ErrorRule(TransientError, "throttled by Graph", retry=True),
 }
 _MARKERS = ("syncstate", "resyncrequired", "itemnotfound")
 
@@ -164,23 +157,15 @@ def error_code(reply: Reply) -> str:
     return ""
 
 
-def _status_rule(operation: str, reply: Reply) -> _Rule:
+def _status_rule(operation: str, reply: Reply) -> ErrorRule:
     code = error_code(reply).lower()
-    for marker in _MARKERS:
-        if marker in code:
-            rule = STATUSES.get((operation, reply.status, marker))
-            if rule is not None:
-                return rule
-    rule = STATUSES.get((operation, reply.status, None)) or STATUSES.get(("*", reply.status, None))
+    markers = [marker for marker in _MARKERS if marker in code]
+    rule = status_rule(STATUSES, operation, reply.status, markers)
     if rule is not None:
         return rule
     if reply.status in RETRY_STATUSES:
         return _RETRY
-    return _Rule(ConnectorError, "unexpected answer")
-
-
-def _exception_rule(error: BaseException) -> _Rule:
-    return next(rule for kind, rule in EXCEPTIONS if isinstance(error, kind))
+    return ErrorRule(ConnectorError, "unexpected answer")
 
 
 class Slots:
@@ -299,7 +284,7 @@ class GraphSession:
             try:
                 reply = self._send(method, url, body, headers, weight)
             except _RAISED as error:
-                rule = _exception_rule(error)
+                rule = exception_rule(error, EXCEPTIONS)
                 detail = f"{rule.message} ({operation}: {method} {path}: {type(error).__name__})"
             else:
                 if reply.status in ok:
@@ -440,7 +425,7 @@ class GraphSession:
         """Capped exponential backoff with full jitter."""
         return min(self.max_backoff, self.backoff * 2.0 ** (attempt - 1)) * self.jitter()
 
-    def _failure(self, rule: _Rule, detail: str, wait: float | None) -> ConnectorError:
+    def _failure(self, rule: ErrorRule, detail: str, wait: float | None) -> ConnectorError:
         if rule.retry:
             if self.interrupted.is_set():
                 detail += "; not retried, syncd is stopping"
