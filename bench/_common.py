@@ -298,3 +298,64 @@ def print_json(benchmark: str, **fields: Any) -> None:
         **fields,
     }
     print(json.dumps(document, separators=(",", ":")))
+
+
+# --- an emulator in its own process ---------------------------------------------------------
+
+
+def serve_until_stdin_closes(target: Path, setup: dict[str, Any], stop: Callable[[], None]) -> int:
+    """The emulator process's part: write ``setup`` as JSON to ``target``, say ``ready``, serve
+    until the parent closes stdin, then ``stop``. (In the parent, the emulator's memory would
+    count in every child's ``ru_maxrss``: Linux keeps the peak across fork and exec.)"""
+    target.write_text(json.dumps(setup), encoding="utf-8")
+    print("ready", flush=True)
+    sys.stdin.read()
+    stop()
+    return 0
+
+
+def start_server_process(
+    script: str, options: Sequence[str], setup_file: Path
+) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    """Run ``script`` with ``--serve setup_file`` and wait until it serves; its setup JSON."""
+    server = subprocess.Popen(
+        [sys.executable, str(Path(script).resolve()), *options, "--serve", str(setup_file)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdout is not None
+    if server.stdout.readline().strip() != "ready":
+        server.kill()
+        raise SystemExit("the emulator process did not start")
+    setup: dict[str, Any] = json.loads(setup_file.read_text(encoding="utf-8"))
+    return server, setup
+
+
+def stop_server_process(server: subprocess.Popen[str]) -> None:
+    """Let the emulator's process end (it serves until its stdin closes)."""
+    assert server.stdin is not None
+    server.stdin.close()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def add_client_options(options: argparse.ArgumentParser, clients: Sequence[str]) -> None:
+    """``--clients`` (all by default) and the hidden options of a child or server process."""
+    options.add_argument("--clients", default=",".join(clients))
+    options.add_argument("--client", choices=sorted(clients), help=argparse.SUPPRESS)
+    options.add_argument("--setup", help=argparse.SUPPRESS)
+    options.add_argument("--serve", help=argparse.SUPPRESS)
+
+
+def chosen_clients(
+    options: argparse.ArgumentParser, args: argparse.Namespace, clients: Sequence[str]
+) -> list[str]:
+    """The ``--clients`` list, refused when empty or naming an unknown client."""
+    chosen = [c.strip() for c in args.clients.split(",") if c.strip()]
+    if set(chosen) - set(clients) or not chosen:
+        options.error(f"--clients takes a list of {', '.join(clients)}")
+    return chosen

@@ -53,8 +53,10 @@ from typing import Any
 from _common import (
     Table,
     Target,
+    add_client_options,
     check,
     child_main,
+    chosen_clients,
     forward,
     median,
     parse,
@@ -63,8 +65,11 @@ from _common import (
     print_banner,
     print_json,
     progress,
+    serve_until_stdin_closes,
     spawn,
     start_child,
+    start_server_process,
+    stop_server_process,
     timed,
 )
 
@@ -410,45 +415,17 @@ def seed_emulator(args: argparse.Namespace, root: Path) -> tuple[Any, Setup, int
 
 
 def serve(args: argparse.Namespace) -> int:
-    """The emulator's own process: seed, write the setup, serve until stdin closes. (Run in
-    the parent, its RSS would be every child's starting ``ru_maxrss``: Linux keeps the peak
-    across fork and exec.)"""
+    """The emulator's own process: seed it and serve (see ``serve_until_stdin_closes``)."""
     target = Path(args.serve)
     emu, setup, series = seed_emulator(args, target.parent)
-    target.write_text(json.dumps({"setup": asdict(setup), "series": series}), encoding="utf-8")
-    print("ready", flush=True)
-    sys.stdin.read()
-    emu.stop()
-    return 0
+    return serve_until_stdin_closes(target, {"setup": asdict(setup), "series": series}, emu.stop)
 
 
 def start_server(args: argparse.Namespace, root: Path) -> tuple[subprocess.Popen[str], Setup, int]:
     """Start and seed the emulator's process; wait until it serves."""
-    setup_file = root / "setup.json"
     options = forward(args, "calendars", "events", "recurring_share", "seed")
-    server = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), *options, "--serve", str(setup_file)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stdout is not None
-    if server.stdout.readline().strip() != "ready":
-        server.kill()
-        raise SystemExit("the emulator process did not start")
-    data = json.loads(setup_file.read_text(encoding="utf-8"))
+    server, data = start_server_process(__file__, options, root / "setup.json")
     return server, Setup(**data["setup"]), int(data["series"])
-
-
-def stop_server(server: subprocess.Popen[str]) -> None:
-    """Let the emulator's process end (it serves until its stdin closes)."""
-    assert server.stdin is not None
-    server.stdin.close()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
 
 
 def measure(args: argparse.Namespace, client: str, setup: Setup, root: Path) -> ClientResult:
@@ -534,7 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             results[client] = measure(args, client, setup, root)
     finally:
         if server is not None:
-            stop_server(server)
+            stop_server_process(server)
         shutil.rmtree(root, ignore_errors=True)
     total = args.calendars * args.events
     print(
@@ -593,15 +570,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     found.add_argument("--calendars", type=int, default=50)
     found.add_argument("--events", type=int, default=2000, help="events per calendar")
     found.add_argument("--recurring-share", type=float, default=0.05)
-    found.add_argument("--clients", default=f"{SYNCD},{NAIVE}")
-    found.add_argument("--client", choices=sorted(CLIENTS), help=argparse.SUPPRESS)
-    found.add_argument("--setup", help=argparse.SUPPRESS)
-    found.add_argument("--serve", help=argparse.SUPPRESS)
+    add_client_options(found, list(CLIENTS))
     args = parse(found, argv)
-    args.client_list = [c.strip() for c in args.clients.split(",") if c.strip()]
-    unknown = set(args.client_list) - set(CLIENTS)
-    if unknown or not args.client_list:
-        found.error(f"--clients takes a list of {', '.join(CLIENTS)}")
+    args.client_list = chosen_clients(found, args, list(CLIENTS))
     return args
 
 

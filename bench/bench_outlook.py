@@ -56,8 +56,10 @@ from typing import Any
 from _common import (
     Table,
     Target,
+    add_client_options,
     check,
     child_main,
+    chosen_clients,
     forward,
     median,
     parse,
@@ -66,8 +68,11 @@ from _common import (
     print_banner,
     print_json,
     progress,
+    serve_until_stdin_closes,
     spawn,
     start_child,
+    start_server_process,
+    stop_server_process,
     timed,
 )
 
@@ -415,43 +420,17 @@ def seed_emulator(args: argparse.Namespace, root: Path) -> tuple[Any, Setup]:
 
 
 def serve(args: argparse.Namespace) -> int:
-    """The emulator's own process: seed, write the setup, serve until stdin closes (in the
-    parent its memory would count in every child's ``ru_maxrss``)."""
+    """The emulator's own process: seed it and serve (see ``serve_until_stdin_closes``)."""
     target = Path(args.serve)
     emu, setup = seed_emulator(args, target.parent)
-    target.write_text(json.dumps(asdict(setup)), encoding="utf-8")
-    print("ready", flush=True)
-    sys.stdin.read()
-    emu.stop()
-    return 0
+    return serve_until_stdin_closes(target, asdict(setup), emu.stop)
 
 
 def start_server(args: argparse.Namespace, root: Path) -> tuple[subprocess.Popen[str], Setup]:
     """Start and seed the emulator's process; wait until it serves."""
-    setup_file = root / "setup.json"
     options = forward(args, "mailboxes", "events", "recurring_share", "seed")
-    server = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), *options, "--serve", str(setup_file)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stdout is not None
-    if server.stdout.readline().strip() != "ready":
-        server.kill()
-        raise SystemExit("the emulator process did not start")
-    return server, Setup(**json.loads(setup_file.read_text(encoding="utf-8")))
-
-
-def stop_server(server: subprocess.Popen[str]) -> None:
-    """Let the emulator's process end (it serves until its stdin closes)."""
-    assert server.stdin is not None
-    server.stdin.close()
-    try:
-        server.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.kill()
-        server.wait()
+    server, data = start_server_process(__file__, options, root / "setup.json")
+    return server, Setup(**data)
 
 
 # --- the report -----------------------------------------------------------------------------
@@ -568,7 +547,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             results[client] = measure(args, client, setup, root)
     finally:
         if server is not None:
-            stop_server(server)
+            stop_server_process(server)
         shutil.rmtree(root, ignore_errors=True)
     items = sum(setup.items)
     print(
@@ -612,15 +591,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     found.add_argument("--mailboxes", type=int, default=50)
     found.add_argument("--events", type=int, default=2000, help="events per mailbox")
     found.add_argument("--recurring-share", type=float, default=0.05)
-    found.add_argument("--clients", default=f"{SYNCD},{NAIVE}")
-    found.add_argument("--client", choices=sorted(CLIENTS), help=argparse.SUPPRESS)
-    found.add_argument("--setup", help=argparse.SUPPRESS)
-    found.add_argument("--serve", help=argparse.SUPPRESS)
+    add_client_options(found, list(CLIENTS))
     args = parse(found, argv)
-    args.client_list = [c.strip() for c in args.clients.split(",") if c.strip()]
-    unknown = set(args.client_list) - set(CLIENTS)
-    if unknown or not args.client_list:
-        found.error(f"--clients takes a list of {', '.join(CLIENTS)}")
+    args.client_list = chosen_clients(found, args, list(CLIENTS))
     return args
 
 
