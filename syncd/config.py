@@ -177,12 +177,10 @@ def _build(data: Mapping[str, Any], reader: Reader) -> Config:
     daemon = _daemon(reader.table(data, "daemon"), reader)
     owner = _owner(reader.table(data, "owner"), reader)
     state_path = reader.path(state, "path", "state.path", _state_default("state.db"))
-    calendars = tuple(
-        replace(c, tokens_dir=tokens_folder(state_path))
-        for c in _calendars(data.get("calendars", []), reader)
-    )
-    notes = _notes(reader.table(data, "notes"), calendars, reader)
-    calendars = tuple(replace(c, is_notes=c.name == notes) for c in calendars)
+    listed = tuple(_calendars(data.get("calendars", []), reader))
+    notes = _notes(reader.table(data, "notes"), listed, reader)
+    tokens = tokens_folder(state_path)
+    calendars = tuple(replace(c, tokens_dir=tokens, is_notes=c.name == notes) for c in listed)
     rules = parse_rules(data, owner.emails, reader)
     config = Config(
         path=reader.source,
