@@ -91,6 +91,10 @@ class Schedule:
         self.failures = dict.fromkeys(intervals, 0)
         self.due = dict.fromkeys(intervals, 0.0)
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrets
+        # Calendars poked since their running cycle began: that cycle may have read the
+        # calendar before the change, so another runs as soon as it ends.
+        self._poked_while_running: set[str] = set()
+        self._running: set[str] = set()
 
     def carry_over(self, previous: Schedule) -> None:
         """Keep, across a reload, the backoff and next run of calendars that stay."""
@@ -103,8 +107,15 @@ class Schedule:
         """``seconds`` varied by up to ``JITTER`` either way."""
         return seconds * self._rng.uniform(1 - JITTER, 1 + JITTER)
 
+    def begin(self, name: str) -> None:
+        """A cycle of ``name`` starts now: it sees every change pushed so far."""
+        self._running.add(name)
+        self._poked_while_running.discard(name)
+
     def done(self, name: str, ok: bool, now: float, timer_in: float | None = None) -> float:
-        """Schedule the next cycle after one finished; returns the delay chosen."""
+        """Schedule the next cycle after one finished; returns the delay chosen (zero when a
+        change was pushed while it ran, so that change is not left to the next poll)."""
+        self._running.discard(name)
         interval = self.intervals[name].total_seconds()
         self.failures[name] = 0 if ok else self.failures[name] + 1
         if self.failures[name]:
@@ -115,6 +126,9 @@ class Schedule:
             delay = self.jittered(interval)
             if timer_in is not None:
                 delay = min(delay, max(0.0, timer_in))
+            if name in self._poked_while_running:
+                delay = 0.0
+        self._poked_while_running.discard(name)
         self.due[name] = now + delay
         return delay
 
@@ -122,6 +136,8 @@ class Schedule:
         """Run ``name`` as soon as possible (a pushed change), unless it is backing off."""
         if not self.failures.get(name):
             self.due[name] = min(self.due.get(name, now), now)
+            if name in self._running:
+                self._poked_while_running.add(name)
 
     def ready(self, now: float) -> list[str]:
         """Calendars due at ``now``."""
@@ -245,6 +261,7 @@ class Daemon:
                     finished = self._settle(engine, schedule, watches, now)
                     for name in schedule.ready(now):
                         if name not in running:
+                            schedule.begin(name)
                             running[name] = pool.submit(self._cycle, engine, name)
                     running = {n: f for n, f in running.items() if not f.done()}
                     if finished or self._unblocked(schedule, running, now):

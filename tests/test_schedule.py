@@ -57,6 +57,25 @@ def test_a_push_runs_at_once_unless_backing_off() -> None:
     assert s.ready(10.0) == ["a"]
 
 
+def test_a_push_during_a_cycle_runs_another_when_it_ends() -> None:
+    """A change pushed while a cycle runs may have been missed by it: the next cycle runs
+    as soon as that one ends, not a poll interval later."""
+    s = schedule()
+    s.begin("a")
+    s.poke("a", 1.0)
+    assert s.done("a", True, 2.0) == 0.0
+    assert s.ready(2.0) == ["a"]
+
+
+def test_a_push_before_a_cycle_begins_is_seen_by_that_cycle() -> None:
+    """A push that came before the cycle began needs no second cycle."""
+    s = schedule()
+    s.poke("a", 1.0)
+    s.begin("a")
+    assert s.done("a", True, 2.0) >= 300 * (1 - JITTER)
+    assert s.ready(2.0) == []
+
+
 def test_a_timer_due_sooner_than_the_poll_runs_the_calendar_then() -> None:
     """An attendance check due in 40 s brings the next cycle forward to it."""
     s = schedule()
