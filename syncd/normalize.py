@@ -94,6 +94,12 @@ class Normalized:
     """Distinct UIDs in the object, in order of appearance."""
 
 
+SERIES_START = "X-SYNCD-SERIES-START"
+"""On an occurrence delivered without its master (a provider that lists occurrences one by
+one, as Graph does), the start of the series it belongs to, written with ``VALUE=DATE-TIME`` or
+``VALUE=DATE``. The diff uses it to pair each occurrence of a series that moved as a whole with
+its shifted twin (a move), where it would otherwise see a cancellation and a new booking."""
+
 MAX_OCCURRENCES = 5000
 """More occurrences than this inside the horizon (an hourly or minutely rule) is refused."""
 
@@ -173,9 +179,22 @@ def _single_instance(uid: str, event: Component, owner_tz: ZoneInfo) -> Instance
         start=_utc(start),
         end=_utc(_end(event, uid, start, owner_tz)),
         recurrence_id=None if recurrence_id is None else _utc(recurrence_id),
-        series_start=None,
+        series_start=None if recurrence_id is None else _series_start_hint(event, owner_tz),
         owner_tz=owner_tz,
     )
+
+
+def _series_start_hint(event: Component, owner_tz: tzinfo) -> When | None:
+    """The :data:`SERIES_START` of a lone occurrence; an unreadable one is no hint at all
+    (the occurrence itself is still read), since it serves only to pair moves."""
+    prop = event.get(SERIES_START)
+    try:
+        value = getattr(prop, "dt", None)
+    except _PARSE_ERRORS:  # icalendar parses lazily: a broken value raises on first read
+        return None
+    if isinstance(prop, list) or not isinstance(value, date):
+        return None
+    return _utc(_localize(value, _tzid(prop), owner_tz))
 
 
 def _end(event: Component, uid: str, start: When, owner_tz: tzinfo) -> When:

@@ -604,3 +604,44 @@ def test_runaway_recurrence_is_refused() -> None:
     )
     with pytest.raises(ParseError, match="more than"):
         normalize_object(data, horizon=HORIZON, owner_tz=OWNER)
+
+
+LONE_OCCURRENCE = (
+    "UID:series-1\nRECURRENCE-ID:20240311T090000Z\n{hint}"
+    "DTSTART:20240311T090000Z\nDTEND:20240311T100000Z\nSUMMARY:Session"
+)
+
+
+def test_a_lone_occurrence_carries_its_series_start_hint() -> None:
+    """An occurrence delivered without its master takes the series start from the hint."""
+    hint = "X-SYNCD-SERIES-START;VALUE=DATE-TIME:20240304T090000Z\n"
+    assert only(ics(LONE_OCCURRENCE.format(hint=hint))).series_start == utc(2024, 3, 4, 9)
+
+
+@pytest.mark.parametrize(
+    "hint",
+    ["", "X-SYNCD-SERIES-START:not a date\n", "X-SYNCD-SERIES-START;VALUE=DATE-TIME:2024xx\n"],
+)
+def test_a_missing_or_unreadable_series_start_hint_is_no_hint(hint: str) -> None:
+    """Without a readable hint the occurrence is still read, with no series start."""
+    instance = only(ics(LONE_OCCURRENCE.format(hint=hint)))
+    assert (instance.start, instance.series_start) == (utc(2024, 3, 11, 9), None)
+
+
+def test_a_series_moved_as_a_whole_pairs_lone_occurrences_as_moves() -> None:
+    """Occurrences listed one by one, each with its series start, diff as moves when the
+    whole series moves an hour (not as cancellations and new bookings)."""
+    from syncd.diff import diff
+
+    def occurrence(day: int, hour: int, series_hour: int) -> str:
+        return (
+            f"UID:series-1\nRECURRENCE-ID:202403{day:02}T{hour:02}0000Z\n"
+            f"X-SYNCD-SERIES-START;VALUE=DATE-TIME:20240304T{series_hour:02}0000Z\n"
+            f"DTSTART:202403{day:02}T{hour:02}0000Z\nDTEND:202403{day:02}T{hour + 1:02}0000Z\n"
+            "ATTENDEE;PARTSTAT=ACCEPTED:mailto:jane@example.com"
+        )
+
+    before = [only(ics(occurrence(day, 9, 9))) for day in (11, 18)]
+    after = [only(ics(occurrence(day, 10, 10))) for day in (11, 18)]
+    changes = diff({i.key: i for i in before}, {i.key: i for i in after}, HORIZON)
+    assert [c.kind.value for c in changes] == ["moved", "moved"]
