@@ -903,3 +903,20 @@ def test_syncd_auth_google_checks_the_token_folder_before_the_consent(
         GoogleConnector.authorize(
             config(tmp_path, client_secrets_file="client.json"), io.StringIO(), open_browser=False
         )
+
+
+def test_items_without_an_id_are_skipped_with_a_warning(tmp_path: Path, token_file: Path) -> None:
+    """An event without an id (or a page entry that is no event) cannot be named by an href:
+    it is skipped, the rest of the page is kept, and the warning names the calendar."""
+    from structlog.testing import capture_logs
+
+    page = {"items": [single(), {"iCalUID": "b@example.com"}, "junk"], "nextSyncToken": "t1"}
+    connector, _sleeps, _mock = mocked(tmp_path, [({"status": "200"}, json.dumps(page))])
+    with capture_logs() as logs:
+        delta = connector.list_changes(None, {})
+    assert [o.href for o in delta.upserts] == ["ev0001"]
+    skipped = [e for e in logs if e["event"] == "google.item_skipped"]
+    assert [(e["calendar"], e["ical_uid"]) for e in skipped] == [
+        ("work", "b@example.com"),
+        ("work", None),
+    ]

@@ -256,4 +256,19 @@ def _items(name: str, page: Any) -> list[Item]:
     items = page.get("items") or []
     if not isinstance(items, list):
         raise TransientError(name, "events.list answered with items that are not a list")
-    return [item for item in items if isinstance(item, Mapping)]
+    return [item for item in items if _identified(name, item)]
+
+
+def _identified(name: str, item: Any) -> bool:
+    """Whether ``item`` is an event with an id. One without cannot be named by an href (nor
+    reported as an item failure), so it is skipped with a warning rather than in silence."""
+    if isinstance(item, Mapping) and isinstance(item.get("id"), str) and item["id"]:
+        return True
+    uid = item.get("iCalUID") if isinstance(item, Mapping) else None
+    log.warning(
+        "google.item_skipped",
+        calendar=name,
+        reason="an event without an id" if isinstance(item, Mapping) else "not an event",
+        ical_uid=uid if isinstance(uid, str) else None,
+    )
+    return False
