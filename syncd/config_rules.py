@@ -33,7 +33,14 @@ E = TypeVar("E", bound=StrEnum)
 _POLICY_KEYS = tuple(f.name for f in dataclasses.fields(PolicySettings))
 _OWNER_ONLY = ("escalations", "actor_rules")
 _CLIENT_POLICY_KEYS = tuple(k for k in _POLICY_KEYS if k not in _OWNER_ONLY)
-_MARKERS = ("no_show_markers", "attended_markers", "waive_markers", "important_markers")
+_MARKERS = (
+    "no_show_markers",
+    "attended_markers",
+    "waive_markers",
+    "important_markers",
+    "reviewed_markers",
+    "remote_markers",
+)
 _CLIENT_KEYS = ("email", "aliases", "name", "rate", "policy")
 # "attended" is not a lapse a client could be escalated for.
 _ESCALATION_KINDS = tuple(k.value for k in VerdictKind if k is not VerdictKind.ATTENDED)
@@ -106,6 +113,7 @@ def _policy_values(
         "unknown_actor": _enum(UnknownActor),
         "no_show_grace": _window,
         "review_every": positive_duration,
+        "readiness_lead": positive_duration,
     }
     values: dict[str, Any] = {
         key: reader.converted(table, key, prefix + key, convert, None)

@@ -24,6 +24,7 @@ from syncd.policy import (
     waive,
     with_actor,
 )
+from syncd.reminder_step import READINESS, Reminders
 from syncd.rules import OwnerPolicy
 from syncd.scribe import PolicyStep, Scribe
 from syncd.store import Store, StoredObject
@@ -45,6 +46,7 @@ class Judge:
         self.zone = config.owner.timezone
         self.owner = frozenset(config.owner.emails)
         self.scribe = Scribe(config, store)
+        self.reminders = Reminders(config, store, self.scribe)
         self._stored_pending: list[Verdict] | None = None
 
     # --- entry points ----------------------------------------------------------------------
@@ -72,6 +74,8 @@ class Judge:
                     self._rebooked(step, appointment.client, change.after, now)
         self._set_timers(step, calendar, fresh, gone, now)
         self._fire_timers(step, calendar, now)
+        if fresh or step.ledger.timers_fired:  # a quiet cycle skips the search for reviews
+            self.reminders.remind(step, calendar, fresh, now)
         self._expire_deposits(step, calendar, now)
         self.scribe.withdraw_holds(step, changes, calendar, now)
         return step
@@ -84,6 +88,7 @@ class Judge:
             feedback = read_note(note.data.encode("utf-8"))
             if feedback is None:
                 continue
+            self.reminders.note_feedback(step, feedback, now)
             verdict = step.decided(feedback.key) or self.store.verdict(feedback.key)
             if verdict is None:
                 continue
@@ -127,6 +132,7 @@ class Judge:
                 self._flagged_booking(step, calendar, appointment.client, change.after, now)
             if change.kind is ChangeKind.TAGS_CHANGED and change.after:
                 self._markers_changed(step, calendar, appointment.client, change.after, now)
+                self.reminders.marker_added(step, change, appointment.client, now)
 
     def _is_new(self, step: PolicyStep, key: str) -> bool:
         return step.decided(key) is None and self.store.verdict(key) is None
@@ -272,16 +278,22 @@ class Judge:
     ) -> None:
         for stored in gone:
             step.ledger.timers_cleared.extend((calendar, i.uid, _rid(i)) for i in stored.instances)
+            self._withdraw(step, calendar, stored.instances, "the appointment was removed")
         for stored in fresh:
             for instance in stored.instances:
                 # Cleared first, then set again for the clients still expected (the ledger
                 # applies deletions before insertions).
                 step.ledger.timers_cleared.append((calendar, instance.uid, _rid(instance)))
                 if instance.cancelled:
+                    self._withdraw(step, calendar, [instance], "the appointment was cancelled")
                     continue
                 for appointment in self._appointments(calendar, instance):
                     if _status_of(instance, appointment.client, self.rules) == "DECLINED":
+                        self.reminders.gone(
+                            step, calendar, instance, appointment.client, "the client declined"
+                        )
                         continue  # a declined appointment was judged as a cancellation
+                    self.reminders.seen(step, calendar, stored, instance, appointment.client, now)
                     grace = self.rules.policy_for(appointment.client).no_show_grace
                     due = day_start(instance.end, self.zone) + grace
                     if due <= now:
@@ -301,7 +313,10 @@ class Judge:
         for timer in self.store.due_timers(now):
             if timer.calendar != calendar:
                 continue
-            step.ledger.timers_cleared.append((timer.calendar, timer.uid, timer.instance))
+            if timer.kind == READINESS:
+                self.reminders.fire(step, timer, now)
+                continue
+            step.ledger.timers_fired.append(timer)
             instance = self._current(calendar, timer)
             if instance is None or instance.cancelled:
                 continue
@@ -328,6 +343,13 @@ class Judge:
                 )
             if verdict is not None and self._is_new(step, verdict.key):
                 self._issue(step, verdict, now, None)
+
+    def _withdraw(
+        self, step: PolicyStep, calendar: str, instances: Iterable[Instance], reason: str
+    ) -> None:
+        for instance in instances:
+            for appointment in self._appointments(calendar, instance):
+                self.reminders.gone(step, calendar, instance, appointment.client, reason)
 
     def _current(self, calendar: str, timer: Timer) -> Instance | None:
         stored = self.store.objects(calendar, [timer.href]).get(timer.href)

@@ -17,6 +17,7 @@ from typing import Any
 from syncd.holds import HOLD_MIGRATION, Hold
 from syncd.model import format_optional, format_when, parse_when
 from syncd.money import Money
+from syncd.reminder_rows import ReminderChanges, apply_reminders
 from syncd.verdict import Actor, Deposit, Verdict, VerdictKind
 
 __all__ = [
@@ -57,7 +58,8 @@ LEDGER_MIGRATION: tuple[str, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class Timer:
-    """Check an appointment once it has ended plus the no-show grace."""
+    """Check an appointment at ``due``: ``attendance`` once it has ended plus the no-show
+    grace, ``readiness`` (a remote meeting's link) the readiness lead before its start."""
 
     calendar: str
     uid: str
@@ -65,6 +67,7 @@ class Timer:
     client: str
     href: str
     due: datetime
+    kind: str = "attendance"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +103,12 @@ class LedgerChanges:
     verdicts: list[Verdict] = field(default_factory=list)
     timers_set: list[Timer] = field(default_factory=list)
     timers_cleared: list[tuple[str, str, str]] = field(default_factory=list)
+    timers_fired: list[Timer] = field(default_factory=list)
     kept: list[KeptRow] = field(default_factory=list)
     outbox: list[OutboxRow] = field(default_factory=list)
     holds_set: list[Hold] = field(default_factory=list)
     holds_withdrawn: list[str] = field(default_factory=list)
+    reminders: ReminderChanges = field(default_factory=ReminderChanges)
 
     def __bool__(self) -> bool:
         return any(
@@ -115,6 +120,8 @@ class LedgerChanges:
                 self.outbox,
                 self.holds_set,
                 self.holds_withdrawn,
+                self.timers_fired,
+                self.reminders,
             )
         )
 
@@ -206,14 +213,20 @@ def apply_ledger(db: sqlite3.Connection, changes: LedgerChanges, at: datetime) -
         changes.timers_cleared,
     )
     db.executemany(
-        "INSERT INTO timers (calendar, uid, instance, client, href, due) VALUES (?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (calendar, uid, instance, client) DO UPDATE SET href = excluded.href,"
-        " due = excluded.due",
+        "DELETE FROM timers WHERE calendar = ? AND uid = ? AND instance = ? AND client = ?"
+        " AND kind = ?",
+        [(t.calendar, t.uid, t.instance, t.client, t.kind) for t in changes.timers_fired],
+    )
+    db.executemany(
+        "INSERT INTO timers (calendar, uid, instance, client, kind, href, due)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (calendar, uid, instance, client, kind)"
+        " DO UPDATE SET href = excluded.href, due = excluded.due",
         [
-            (t.calendar, t.uid, t.instance, t.client, t.href, t.due.isoformat())
+            (t.calendar, t.uid, t.instance, t.client, t.kind, t.href, t.due.isoformat())
             for t in changes.timers_set
         ],
     )
+    apply_reminders(db, changes.reminders)
     db.executemany(
         "INSERT INTO kept (calendar, uid, instance, client, start) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT (calendar, uid, instance, client) DO NOTHING",

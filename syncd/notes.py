@@ -16,18 +16,20 @@ who is to blame.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event
+from icalendar import Calendar
 
+from syncd.drafts import CANCELLATIONS, MOVES, client_name, draft_section, has_fee
 from syncd.model import When
-from syncd.money import Money
+from syncd.note_event import NOTE_PREFIX, note_event, note_href, note_uid, unique_text
 from syncd.verdict import Actor, ClientRecord, Deposit, Flag, Verdict, VerdictKind
+from syncd.when_text import point_text, slot_text, when_text
 
 __all__ = [
     "MAX_SUGGESTIONS",
@@ -42,25 +44,19 @@ __all__ = [
     "summary_line",
 ]
 
-NOTE_PREFIX = "syncd-note-"
-"""Every note's UID and href start with this."""
-
 _PRIVATE_PREFIX = "X-SYNCD-"
 """The names of syncd's private properties on an original event start with this."""
 
 MAX_SUGGESTIONS = 5
 """A note lists at most this many rebooking suggestions."""
 
-_PRODID = "-//syncd//notes//EN"
-_KEY_LENGTH = 40
 _HOURS_SHOWN_BELOW = 48.0
 _DOT = " · "
-_RANGE = "\u2013"  # en dash
 
-_CANCELLATIONS = frozenset({VerdictKind.LATE_CANCELLATION, VerdictKind.CANCELLATION})
-_MOVES = frozenset({VerdictKind.LATE_MOVE, VerdictKind.MOVE})
 _NO_SHOWS = frozenset({VerdictKind.NO_SHOW, VerdictKind.POSSIBLE_NO_SHOW})
 
+_CANCELLATIONS = CANCELLATIONS
+_MOVES = MOVES
 _LABELS = {
     VerdictKind.LATE_CANCELLATION: "Late cancellation",
     VerdictKind.CANCELLATION: "Cancellation",
@@ -70,9 +66,6 @@ _LABELS = {
     VerdictKind.POSSIBLE_NO_SHOW: "Possible no-show",
     VerdictKind.ATTENDED: "Attended",
 }
-
-_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 _WHO_CANCELLED = "Who cancelled? Add the category 'client' or 'me' to this note."
 _WHO_MOVED = "Who moved it? Add the category 'client' or 'me' to this note."
@@ -84,26 +77,13 @@ _CALL_HINT = (
 )
 
 
-# --- identity -----------------------------------------------------------------------------
-
-
-def note_uid(key: str) -> str:
-    """The UID of the note for the verdict with idempotency key ``key`` (a hex digest)."""
-    return f"{NOTE_PREFIX}{key[:_KEY_LENGTH]}@syncd"
-
-
-def note_href(key: str) -> str:
-    """The file name (CalDAV href, local file) of the note for verdict key ``key``."""
-    return f"{NOTE_PREFIX}{key[:_KEY_LENGTH]}.ics"
-
-
 # --- summary ------------------------------------------------------------------------------
 
 
 def summary_line(verdict: Verdict) -> str:
     """One line for the note's SUMMARY: kind, client and notice, e.g.
     ``"Late cancellation · Jane Doe · 22 h notice"``."""
-    parts = [_kind_label(verdict), _client_name(verdict)]
+    parts = [_kind_label(verdict), client_name(verdict)]
     if verdict.kind is VerdictKind.POSSIBLE_NO_SHOW:
         parts.append("please confirm")
     elif _has_notice(verdict):
@@ -119,10 +99,6 @@ def _kind_label(verdict: Verdict) -> str:
     else:
         label = _LABELS[verdict.kind]
     return f"{label} (waived)" if verdict.waived else label
-
-
-def _client_name(verdict: Verdict) -> str:
-    return verdict.client_name.strip() or verdict.client
 
 
 def _has_notice(verdict: Verdict) -> bool:
@@ -161,7 +137,7 @@ def note_description(
     Times are shown in ``zone`` (the owner's); suggestions are aware ``(start, end)`` pairs,
     of which at most :data:`MAX_SUGGESTIONS` are listed.
     """
-    slots = [_slot_text(start, end, zone) for start, end in suggestions[:MAX_SUGGESTIONS]]
+    slots = [slot_text(start, end, zone) for start, end in suggestions[:MAX_SUGGESTIONS]]
     sections = [
         _verdict_section(verdict, zone),
         _money_section(verdict, zone, require_deposit_notice),
@@ -169,19 +145,19 @@ def note_description(
         _important_section(verdict),
         _record_section(verdict, record),
         _suggestions_section(slots),
-        _draft_section(verdict, slots, zone, require_deposit_notice),
+        draft_section(verdict, slots, zone, require_deposit_notice),
     ]
     return "\n\n".join("\n".join(lines) for lines in sections if lines)
 
 
 def _verdict_section(verdict: Verdict, zone: ZoneInfo) -> list[str]:
     lines = [
-        _DOT.join((_kind_label(verdict), _client_name(verdict))),
+        _DOT.join((_kind_label(verdict), client_name(verdict))),
         f"Appointment: {verdict.summary.strip() or '(no title)'}, "
-        f"{_when_text(verdict.start, verdict.end, zone)}",
+        f"{when_text(verdict.start, verdict.end, zone)}",
     ]
     if verdict.new_start is not None:
-        lines.append(f"New time: {_point_text(verdict.new_start, zone)}")
+        lines.append(f"New time: {point_text(verdict.new_start, zone)}")
     if _has_notice(verdict):
         lines.append(f"Notice: {_notice_text(verdict.notice_hours)}")
     if verdict.rule.strip():
@@ -217,7 +193,7 @@ def _money_section(verdict: Verdict, zone: ZoneInfo, require_deposit_notice: boo
 
 
 def _fee_text(verdict: Verdict) -> str:
-    if not _has_fee(verdict.fee):
+    if not has_fee(verdict.fee):
         return "Fee: no fee"
     if verdict.waived:
         return f"Fee: none ({verdict.fee} waived)"
@@ -228,10 +204,6 @@ def _fee_text(verdict: Verdict) -> str:
     return f"Fee: {verdict.fee}"
 
 
-def _has_fee(fee: Money | None) -> bool:
-    return fee is not None and fee.amount > 0
-
-
 def _deposit_text(verdict: Verdict, zone: ZoneInfo) -> str:
     amount = f" of {verdict.deposit_amount}" if verdict.deposit_amount is not None else ""
     if verdict.deposit is Deposit.KEPT_AS_CREDIT:
@@ -239,7 +211,7 @@ def _deposit_text(verdict: Verdict, zone: ZoneInfo) -> str:
     if verdict.deposit is Deposit.FORFEITED:
         return f"Deposit{amount}: forfeited"
     deadline = verdict.deposit_deadline
-    until = "" if deadline is None else f" until {_point_text(deadline, zone)}"
+    until = "" if deadline is None else f" until {point_text(deadline, zone)}"
     return (
         f"Deposit{amount}: pending{until}. It stays as credit if a new appointment starting "
         "by then is booked; otherwise it is forfeited."
@@ -247,7 +219,7 @@ def _deposit_text(verdict: Verdict, zone: ZoneInfo) -> str:
 
 
 def _charges_something(verdict: Verdict) -> bool:
-    return _has_fee(verdict.fee) or verdict.deposit in (Deposit.FORFEITED, Deposit.PENDING)
+    return has_fee(verdict.fee) or verdict.deposit in (Deposit.FORFEITED, Deposit.PENDING)
 
 
 def _answer_section(verdict: Verdict) -> list[str]:
@@ -314,149 +286,6 @@ def _suggestions_section(slots: Sequence[str]) -> list[str]:
     return ["Free times to offer", *(f"- {slot}" for slot in slots)]
 
 
-# --- follow-up draft ----------------------------------------------------------------------
-
-
-def _draft_section(
-    verdict: Verdict, slots: Sequence[str], zone: ZoneInfo, require_deposit_notice: bool
-) -> list[str]:
-    body = _draft_body(verdict, slots, zone)
-    if not body:
-        return []
-    if require_deposit_notice:
-        body.append("For future bookings, I will ask for a deposit in advance.")
-    first = _client_name(verdict).split()[0] if verdict.client_name.strip() else ""
-    greeting = f"Hello {first}," if first else "Hello,"
-    return [
-        "Follow-up draft (edit before sending)",
-        "---",
-        greeting,
-        "",
-        *body,
-        "",
-        "Kind regards",
-    ]
-
-
-def _draft_body(verdict: Verdict, slots: Sequence[str], zone: ZoneInfo) -> list[str]:
-    when = _point_text(verdict.start, zone)
-    if verdict.kind in _CANCELLATIONS:
-        return _cancellation_draft(verdict, when, slots, zone)
-    if verdict.kind in _MOVES:
-        return _move_draft(verdict, when, slots, zone)
-    if verdict.kind is VerdictKind.NO_SHOW:
-        return [
-            f"I'm sorry we missed each other at our appointment on {when}; "
-            "I hope everything is all right.",
-            *_offer(slots, "If you would like to book a new time, these are free:"),
-            *_fee_reminder(verdict, "appointments missed without notice carry a fee"),
-        ]
-    if verdict.kind is VerdictKind.POSSIBLE_NO_SHOW:
-        return [
-            f"I hope you are well. I was expecting you for our appointment on {when}; "
-            "if something came up, no problem at all.",
-            *_offer(slots, "Would one of these times suit you for a new appointment?"),
-        ]
-    return []
-
-
-def _cancellation_draft(
-    verdict: Verdict, when: str, slots: Sequence[str], zone: ZoneInfo
-) -> list[str]:
-    if verdict.actor is Actor.OWNER:
-        return [
-            f"I'm sorry, but I need to cancel our appointment on {when}.",
-            *_offer(slots, "Would one of these times suit you instead?"),
-        ]
-    return [
-        f"Thank you for letting me know that our appointment on {when} cannot go ahead.",
-        *_offer(slots, "Would one of these times suit you instead?"),
-        *_fee_reminder(verdict, "cancellations at short notice carry a fee"),
-        *_deposit_reminder(verdict, zone),
-    ]
-
-
-def _move_draft(verdict: Verdict, when: str, slots: Sequence[str], zone: ZoneInfo) -> list[str]:
-    new = "" if verdict.new_start is None else f" to {_point_text(verdict.new_start, zone)}"
-    if verdict.actor is Actor.OWNER:
-        opening = f"I'm sorry for the change: I have moved our appointment on {when}{new}."
-    else:
-        opening = f"Thank you for letting me know. Our appointment on {when} is now moved{new}."
-    return [
-        opening,
-        *_offer(slots, "If the new time does not suit after all, these times are also free:"),
-        *_fee_reminder(verdict, "changes at short notice carry a fee"),
-        *_deposit_reminder(verdict, zone),
-    ]
-
-
-def _offer(slots: Sequence[str], question: str) -> list[str]:
-    if not slots:
-        return ["Just let me know which times suit you, and we will find a new one."]
-    return [question, *(f"- {slot}" for slot in slots)]
-
-
-def _fee_reminder(verdict: Verdict, policy: str) -> list[str]:
-    if verdict.waived or verdict.actor is not Actor.CLIENT or not _has_fee(verdict.fee):
-        return []
-    return [f"As set out in my booking terms, {policy}; for this appointment it is {verdict.fee}."]
-
-
-def _deposit_reminder(verdict: Verdict, zone: ZoneInfo) -> list[str]:
-    if verdict.waived or verdict.actor is not Actor.CLIENT:
-        return []
-    amount = f" of {verdict.deposit_amount}" if verdict.deposit_amount is not None else ""
-    if verdict.deposit is Deposit.KEPT_AS_CREDIT:
-        return [f"Your deposit{amount} stays as credit for your next appointment."]
-    if verdict.deposit is Deposit.PENDING and verdict.deposit_deadline is not None:
-        deadline = _point_text(verdict.deposit_deadline, zone)
-        return [
-            f"If you book a new time starting by {deadline}, your deposit{amount} carries over "
-            "to it."
-        ]
-    return []
-
-
-# --- times in the owner's zone ------------------------------------------------------------
-
-
-def _local(value: datetime, zone: ZoneInfo) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r}: syncd keeps only aware datetimes")
-    return value.astimezone(zone)
-
-
-def _day_text(value: date) -> str:
-    return f"{_WEEKDAYS[value.weekday()]} {value.day} {_MONTHS[value.month - 1]}"
-
-
-def _point_text(value: When, zone: ZoneInfo) -> str:
-    """``"Tue 8 Dec 14:00"``, or ``"Tue 8 Dec"`` for a date."""
-    if not isinstance(value, datetime):
-        return _day_text(value)
-    local = _local(value, zone)
-    return f"{_day_text(local.date())} {local:%H:%M}"
-
-
-def _slot_text(start: datetime, end: datetime, zone: ZoneInfo) -> str:
-    """``"Tue 8 Dec 14:00-15:00"`` (with an en dash); a slot over midnight names both days."""
-    first, last = _local(start, zone), _local(end, zone)
-    if first.date() == last.date():
-        return f"{_day_text(first.date())} {first:%H:%M}{_RANGE}{last:%H:%M}"
-    return f"{_point_text(start, zone)} {_RANGE} {_point_text(end, zone)}"
-
-
-def _when_text(start: When, end: When, zone: ZoneInfo) -> str:
-    if isinstance(start, datetime) and isinstance(end, datetime):
-        return _slot_text(start, end, zone)
-    if isinstance(start, datetime) or isinstance(end, datetime):
-        return _point_text(start, zone)
-    last = max(start, end - timedelta(days=1))
-    if last == start:
-        return f"{_day_text(start)} (all day)"
-    return f"{_day_text(start)} {_RANGE} {_day_text(last)} (all day)"
-
-
 # --- the note event -----------------------------------------------------------------------
 
 
@@ -479,7 +308,7 @@ def render_note(
     description = note_description(
         verdict, record, suggestions, zone, require_deposit_notice=require_deposit_notice
     )
-    return _note_event(
+    return note_event(
         verdict.key,
         verdict.start,
         verdict.end,
@@ -504,11 +333,11 @@ def render_booking_note(
     """A note on a new booking by a client with a record: their record, the flags with
     their suggested actions, and a deposit reminder when escalation requires one."""
     name = record.name or record.client
-    booked = f"{name} booked {_when_text(start, end, zone)}" + (f" ({summary})" if summary else "")
+    booked = f"{name} booked {when_text(start, end, zone)}" + (f" ({summary})" if summary else "")
     lines = [booked + ".", "", *_record_lines(record, ())]
     if record.require_deposit:
         lines += ["", "Policy: please ask for the deposit before confirming this booking."]
-    return _note_event(
+    return note_event(
         key,
         start,
         end,
@@ -518,51 +347,6 @@ def render_booking_note(
         stamp=stamp,
         private={"X-SYNCD-VERDICT": "booking", "X-SYNCD-CLIENT": record.client},
     )
-
-
-def _note_event(
-    key: str,
-    start: When,
-    end: When,
-    summary: str,
-    description: str,
-    *,
-    categories: Sequence[str],
-    stamp: datetime,
-    private: Mapping[str, str],
-) -> bytes:
-    if stamp.tzinfo is None:
-        raise ValueError("the note's stamp must be an aware datetime")
-    event = Event()
-    event.add("UID", note_uid(key))
-    event.add("DTSTAMP", stamp.astimezone(UTC))
-    event.add("DTSTART", _ical_when(start))
-    event.add("DTEND", _ical_when(end))
-    event.add("SUMMARY", summary)
-    event.add("DESCRIPTION", description)
-    event.add("TRANSP", "TRANSPARENT")
-    event.add("CLASS", "PRIVATE")
-    markers = _unique(categories)
-    if markers:
-        event.add("CATEGORIES", markers)
-    event.add("X-SYNCD-KEY", key)
-    for name, value in private.items():
-        event.add(name, value)
-    calendar = Calendar()
-    calendar.add("VERSION", "2.0")
-    calendar.add("PRODID", _PRODID)
-    calendar.add_component(event)
-    data: bytes = calendar.to_ical()
-    return data
-
-
-def _ical_when(value: When) -> When:
-    return value.astimezone(UTC) if isinstance(value, datetime) else value
-
-
-def _unique(values: Iterable[str]) -> list[str]:
-    """Non-empty values, stripped, first of each in order."""
-    return list(dict.fromkeys(text for value in values if (text := value.strip())))
 
 
 @dataclass(frozen=True, slots=True)
@@ -591,8 +375,8 @@ def read_note(data: bytes) -> NoteFeedback | None:
             if key:
                 return NoteFeedback(
                     key=key,
-                    categories=tuple(_unique(c.lower() for c in _category_values(event))),
-                    summary_markers=tuple(_unique(_markers(str(event.get("SUMMARY") or "")))),
+                    categories=tuple(unique_text(c.lower() for c in _category_values(event))),
+                    summary_markers=tuple(unique_text(_markers(str(event.get("SUMMARY") or "")))),
                 )
     except Exception:  # any parser failure means "not a note we can read"
         return None

@@ -80,6 +80,9 @@ class PolicySettings:
     escalations: tuple[Escalation, ...] = ()
     actor_rules: tuple[ActorRule, ...] = ()
     review_every: timedelta = timedelta(days=182)
+    reviewed_markers: tuple[str, ...] = ("reviewed",)
+    remote_markers: tuple[str, ...] = ("remote", "online", "video")
+    readiness_lead: timedelta = timedelta(hours=48)
 
 
 @dataclass(frozen=True, slots=True)

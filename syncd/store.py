@@ -28,6 +28,15 @@ from syncd.ledger import (
     verdict_rows,
 )
 from syncd.model import Instance
+from syncd.reminder_rows import (
+    READINESS_COLUMNS,
+    REMINDER_MIGRATION,
+    REVIEW_COLUMNS,
+    ReadinessNote,
+    Review,
+    readiness_from_row,
+    review_from_row,
+)
 from syncd.store_api import (
     CalendarState,
     CycleCommit,
@@ -84,6 +93,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE calendars ADD COLUMN failures INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE calendars ADD COLUMN backoff_until TEXT",
     ),
+    # version 4: timers by kind (readiness checks), readiness notes, payment-terms reviews
+    REMINDER_MIGRATION,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -441,11 +452,25 @@ class SQLiteStore(Store):
     def due_timers(self, now: datetime) -> list[Timer]:
         """See :meth:`Store.due_timers`."""
         rows = self._query(
-            "SELECT calendar, uid, instance, client, href, due FROM timers WHERE due <= ?"
+            "SELECT calendar, uid, instance, client, href, due, kind FROM timers WHERE due <= ?"
             " ORDER BY due",
             (now.isoformat(),),
         )
-        return [Timer(r[0], r[1], r[2], r[3], r[4], datetime.fromisoformat(r[5])) for r in rows]
+        return [
+            Timer(r[0], r[1], r[2], r[3], r[4], datetime.fromisoformat(r[5]), r[6]) for r in rows
+        ]
+
+    def readiness_note(self, key: str) -> ReadinessNote | None:
+        """See :meth:`Store.readiness_note`."""
+        rows = self._query(f"SELECT {READINESS_COLUMNS} FROM readiness WHERE key = ?", (key,))
+        return readiness_from_row(rows[0]) if rows else None
+
+    def reviews(self) -> list[Review]:
+        """See :meth:`Store.reviews`."""
+        return [
+            review_from_row(r)
+            for r in self._query(f"SELECT {REVIEW_COLUMNS} FROM reviews ORDER BY client")
+        ]
 
     def kept_starts(self, client: str | None = None) -> list[tuple[str, datetime]]:
         """See :meth:`Store.kept_starts`."""

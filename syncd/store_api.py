@@ -17,6 +17,7 @@ from syncd.audit import Anchor
 from syncd.holds import Hold
 from syncd.ledger import LedgerChanges, OutboxRow, Timer
 from syncd.model import Instance, Status, format_optional, format_when, parse_when
+from syncd.reminder_rows import ReadinessNote, Review
 from syncd.verdict import Verdict
 
 __all__ = [
@@ -142,8 +143,8 @@ class Store(ABC):
 
     @abstractmethod
     def next_due(self, calendar: str) -> datetime | None:
-        """The earliest timer of a calendar: an attendance check, a deposit deadline, a hold
-        that lapses."""
+        """The earliest timer of a calendar: an attendance or readiness check, a deposit
+        deadline, a hold that lapses."""
 
     @abstractmethod
     def instances_of(
@@ -166,7 +167,15 @@ class Store(ABC):
 
     @abstractmethod
     def due_timers(self, now: datetime) -> list[Timer]:
-        """Attendance timers due at ``now``."""
+        """Attendance and readiness timers due at ``now``."""
+
+    @abstractmethod
+    def readiness_note(self, key: str) -> ReadinessNote | None:
+        """The readiness note with this key, noted or withdrawn."""
+
+    @abstractmethod
+    def reviews(self) -> list[Review]:
+        """Every client's payment-terms review row."""
 
     @abstractmethod
     def kept_starts(self, client: str | None = None) -> list[tuple[str, datetime]]:

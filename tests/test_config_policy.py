@@ -306,6 +306,10 @@ def test_every_policy_key_but_owner_only_ones_can_be_overridden_per_client(
         ("review_every", '"0d"', "longer than zero"),
         ("no_show_markers", '["no-show", ""]', "non-empty strings"),
         ("waive_markers", '"waive"', "non-empty strings"),
+        ("readiness_lead", '"0h"', "longer than zero"),
+        ("readiness_lead", '"two days"', "not a duration"),
+        ("remote_markers", '"remote"', "non-empty strings"),
+        ("reviewed_markers", '["reviewed", ""]', "non-empty strings"),
     ],
 )
 def test_bad_policy_value_is_a_problem_at_its_key(
