@@ -2,7 +2,10 @@
 
 Changes are listed with ``calendarView/delta`` over a window around the core's horizon
 (:mod:`.cursor`, :mod:`.listing`); each Graph item (a single event, an occurrence or an
-exception) is one object, rendered as iCalendar (:mod:`.render`). Writes go through
+exception) is one object, rendered as iCalendar (:mod:`.render`), an occurrence or exception
+with the start of its series and an etag naming its series (:mod:`.series`, :mod:`.etags`):
+a round after a delta link reconciles the occurrences of each series it touches as a set,
+since Graph may not report an occurrence deleted on its own. Writes go through
 :mod:`.writes`: syncd's data in one extended property, conditional on the change key, never
 the content of an event with attendees. Events syncd creates (notes, holds) carry their href
 in ``transactionId`` and in an extended property (:mod:`.names`).
@@ -34,6 +37,7 @@ from connectors.outlook.cursor import (
     parse_cursor,
     window_for,
 )
+from connectors.outlook.etags import etag_of, key_of, series_in, series_of
 from connectors.outlook.graph import Graph
 from connectors.outlook.items import (
     TRANSACTION_PREFIX,
@@ -43,10 +47,11 @@ from connectors.outlook.items import (
     item_id,
     private_data,
 )
-from connectors.outlook.listing import Lister, Round
+from connectors.outlook.listing import Found, Lister, Round
 from connectors.outlook.names import Names, could_be_id
 from connectors.outlook.options import OutlookOptions, option_warnings, parse_options
 from connectors.outlook.render import render
+from connectors.outlook.series import SeriesRead, SeriesReader, held_members, unlisted, unsure
 from connectors.outlook.session import DeltaExpired, GraphSession
 from connectors.outlook.writes import (
     Fields,
@@ -67,6 +72,7 @@ from syncd.errors import (
     CursorExpired,
     NotFound,
 )
+from syncd.model import When
 
 __all__ = ["PAGE_SIZE", "OutlookConnector"]
 
@@ -108,6 +114,7 @@ class OutlookConnector(Connector):
         self.finder = CalendarFinder(options, self.graph)
         self.names = Names()
         self.lister = Lister(self.graph, self.names)
+        self.series = SeriesReader(self.graph)
         self.clock = clock
 
     @classmethod
@@ -185,14 +192,10 @@ class OutlookConnector(Connector):
         calendar_id = self.finder.id(may_create=not known)
         delta = self._fresh_round(calendar_id, window)
         found = self.lister.complete(delta.changed(), known, calendar_id, window, whole=True)
+        starts = self.series.starts(_series(found), calendar_id)
+        objects, failures = self.lister.finish(found, starts)
         cursor = Cursor(delta.link, window[0], window[1], fp, calendar_id).text()
-        return Delta(
-            upserts=list(found.objects.values()),
-            removed=(),
-            cursor=cursor,
-            full=True,
-            failures=list(found.failures.values()),
-        )
+        return Delta(upserts=objects, removed=(), cursor=cursor, full=True, failures=failures)
 
     def _fresh_round(self, calendar_id: str, window: tuple[datetime, datetime]) -> Round:
         """Follow a new delta round, starting it again once if Graph forgets its state while
@@ -206,25 +209,73 @@ class OutlookConnector(Connector):
 
     def _incremental(self, state: Cursor, known: Mapping[str, str]) -> Delta:
         delta = self.lister.follow(state.link)
+        entries = delta.changed()
         changed = {
             identifier: entry
-            for identifier, entry in delta.changed().items()
+            for identifier, entry in entries.items()
             if not _held(known, self._href_of_entry(identifier, entry), entry)
         }
         window = (state.start, state.end)
         found = self.lister.complete(changed, known, state.calendar, window)
-        removed, vanished = self._removed_ids(delta.removed(), known, set(found.objects))
-        found.merge(self.lister.check_removed(removed, known, state.calendar))
+        removed, vanished = self._removed_ids(delta.removed(), known, found.settled())
+        touched = self._touched(entries, removed, found, known)
+        starts = self._reconcile(found, touched, removed, known, state)
+        objects, failures = self.lister.finish(found, starts)
         gone = {href for href in found.gone | vanished if href in known}
         for href in gone:
             self.names.forget(href)
         return Delta(
-            upserts=list(found.objects.values()),
+            upserts=objects,
             removed=sorted(gone),
             cursor=Cursor(delta.link, state.start, state.end, state.fp, state.calendar).text(),
             full=False,
-            failures=list(found.failures.values()),
+            failures=failures,
         )
+
+    def _touched(
+        self,
+        entries: Mapping[str, Mapping[str, Any]],
+        removed: list[str],
+        found: Found,
+        known: Mapping[str, str],
+    ) -> set[str]:
+        """The series of the round's changed entries (held ones too: a cycle that failed is
+        offered the same entries again), of the removed ids the core holds and of the items
+        found."""
+        touched = {series_of(item) for item in found.items.values()}
+        for identifier, entry in entries.items():
+            touched.add(series_of(entry) or self._series_held(known, identifier))
+        touched.update(self._series_held(known, identifier) for identifier in removed)
+        return {series for series in touched if series is not None}
+
+    def _series_held(self, known: Mapping[str, str], identifier: str) -> str | None:
+        return series_in(known.get(self.names.href_of_id(identifier), ""))
+
+    def _reconcile(
+        self,
+        found: Found,
+        touched: set[str],
+        removed: list[str],
+        known: Mapping[str, str],
+        state: Cursor,
+    ) -> dict[str, When]:
+        """Check the removed ids the core holds, and the occurrences it holds of the touched
+        series that their listing lacks (:mod:`.series`); the series starts of the items."""
+        window = (state.start, state.end)
+        read = self.series.read(touched, state.calendar, window) if touched else SeriesRead()
+        held = held_members(known, read.listed.keys() | read.failed.keys())
+        settled = found.settled() | {self.names.href_of_id(i) for i in removed}
+        missing = unlisted(read, held, settled, self.names.href_of_id)
+        if missing:
+            log.info("outlook.unlisted_occurrences", calendar=self.name, count=len(missing))
+        checked = [*removed, *(self._id_for(href) for href in missing)]
+        found.merge(self.lister.check_removed(checked, known, state.calendar))
+        found.merge(Found(failures=unsure(read, held, found.settled(), known, self.name)))
+        others = _series(found) - touched
+        return {**read.starts, **self.series.starts(others, state.calendar)}
+
+    def _id_for(self, href: str) -> str:
+        return self.names.id_of(href) or href
 
     def _href_of_entry(self, identifier: str, entry: Mapping[str, Any]) -> str:
         """The href of a delta entry, which may lack ``transactionId`` (a partial update)."""
@@ -275,18 +326,19 @@ class OutlookConnector(Connector):
         return self._object(href, item)
 
     def update(self, href: str, data: bytes, etag: str) -> str:
-        """Write what differs, conditional on the change key ``etag``; an event with attendees
-        only gets syncd's property and categories. Raises ``Conflict``, ``NotFound``."""
+        """Write what differs, conditional on the change key in ``etag``; an event with
+        attendees only gets syncd's property and categories. Raises ``Conflict``,
+        ``NotFound``."""
         wanted = self._fields(href, data)
         item = self._find(href)
         current = self._key(href, item)
-        if current != etag:
+        if current != key_of(etag):
             raise Conflict(self.name, f"{href} changed since it was read")
         plan = self._plan(href, item, wanted)
         if not plan.patch:
-            return current
+            return self._etag(href, item)
         stored = self.graph.update_event(item_id(item), plan.patch, current)
-        return self._key(href, stored if stored is not None else self._find(href))
+        return self._etag(href, stored if stored is not None else self._find(href))
 
     def create(self, href: str, data: bytes) -> str:
         """Create an event at ``href`` in this calendar (made first when missing): no
@@ -319,13 +371,13 @@ class OutlookConnector(Connector):
         )
         if plan.patch:
             raise AlreadyExists(self.name, f"{href} already exists with other content")
-        return self._key(href, stored)
+        return self._etag(href, stored)
 
     def delete(self, href: str, etag: str) -> None:
-        """Delete at the change key ``etag``. Raises ``Conflict``, ``NotFound``."""
+        """Delete at the change key in ``etag``. Raises ``Conflict``, ``NotFound``."""
         item = self._find(href)
         current = self._key(href, item)
-        if current != etag:
+        if current != key_of(etag):
             raise Conflict(self.name, f"{href} changed since it was read")
         self.graph.delete_event(item_id(item), current)
         self.names.forget(href)
@@ -401,7 +453,7 @@ class OutlookConnector(Connector):
         plan = self._plan(href, item, wanted)
         if plan.patch:
             raise AlreadyExists(self.name, f"{href} already exists with other content")
-        return self._key(href, item)
+        return self._etag(href, item)
 
     def _plan(self, href: str, item: dict[str, Any], wanted: Fields) -> Plan:
         try:
@@ -429,19 +481,36 @@ class OutlookConnector(Connector):
         return plan
 
     def _object(self, href: str, item: dict[str, Any]) -> RemoteObject:
-        return RemoteObject(href=href, etag=self._key(href, item), data=self._render(href, item))
+        """The object as a listing gives it (an occurrence with its series start)."""
+        series = series_of(item)
+        start = None
+        if series is not None:
+            calendar_id = self.finder.id(may_create=False)
+            start = self.series.starts([series], calendar_id).get(series)
+        data = self._render(href, item, start)
+        return RemoteObject(href=href, etag=self._etag(href, item), data=data)
 
-    def _render(self, href: str, item: Mapping[str, Any]) -> bytes:
+    def _render(
+        self, href: str, item: Mapping[str, Any], series_start: When | None = None
+    ) -> bytes:
         try:
-            return render(item)
+            return render(item, series_start=series_start)
         except MalformedItem as error:
             raise ConnectorError(
                 self.name, f"{href}: cannot read item {item.get('id')} ({error})"
             ) from None
 
     def _key(self, href: str, item: Mapping[str, Any]) -> str:
+        """The item's change key (what writes are conditional on)."""
         try:
             return change_key(item)
+        except MalformedItem as error:
+            raise ConnectorError(self.name, f"{href}: {error}") from None
+
+    def _etag(self, href: str, item: Mapping[str, Any]) -> str:
+        """The item's etag for the core (its change key and series, :mod:`.etags`)."""
+        try:
+            return etag_of(item)
         except MalformedItem as error:
             raise ConnectorError(self.name, f"{href}: {error}") from None
 
@@ -454,10 +523,16 @@ class OutlookConnector(Connector):
 
 def _held(known: Mapping[str, str], href: str, entry: Mapping[str, Any]) -> bool:
     """The core already holds this version (a replay, or syncd's own write it has seen)."""
+    held = known.get(href)
     try:
-        return known.get(href) == change_key(entry)
+        return held is not None and key_of(held) == change_key(entry)
     except MalformedItem:
         return False
+
+
+def _series(found: Found) -> set[str]:
+    """The series of the occurrences and exceptions found."""
+    return {series for item in found.items.values() if (series := series_of(item)) is not None}
 
 
 def _created_at(item: Mapping[str, Any], href: str) -> bool:

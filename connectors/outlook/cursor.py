@@ -31,8 +31,9 @@ __all__ = [
     "window_for",
 ]
 
-CODE_VERSION = 1
-"""Bumped when what a listing returns changes shape: older cursors then start a new round."""
+CODE_VERSION = 2
+"""Bumped when what a listing returns changes shape: older cursors then start a new round.
+2: occurrences carry their series start and their etags name their series."""
 SLACK = timedelta(days=14)
 """How far past the horizon's end a round reaches, so the daily horizon step rarely needs a
 new round."""

@@ -17,7 +17,7 @@ from connectors.outlook.items import DATA_PROPERTY, HREF_PROPERTY
 from connectors.outlook.session import PREFER, Call, GraphSession, Reply
 from syncd.errors import ConnectorError, TransientError
 
-__all__ = ["MAX_PAGES", "VIEW_FIELDS", "Graph", "odata_text"]
+__all__ = ["MASTER_FIELDS", "MAX_PAGES", "VIEW_FIELDS", "Graph", "odata_text"]
 
 MAX_PAGES = 10_000
 """Pages of one listing followed before the cycle gives up."""
@@ -53,6 +53,8 @@ VIEW_FIELDS = ",".join(
 )
 """Every field the connector renders or decides on: a ``calendarView`` item with these is
 whole (a delta entry may carry only the properties that changed)."""
+MASTER_FIELDS = "type,start,isAllDay"
+"""What the connector reads of a series master: its start (rendered on its occurrences)."""
 
 
 def odata_text(value: str) -> str:
@@ -166,6 +168,11 @@ class Graph:
             yield from items
         raise TransientError(self.name, f"the listing ran past {MAX_PAGES} pages")
 
+    def batched_page(self, reply: Reply, what: str) -> tuple[list[dict[str, Any]], str | None]:
+        """The items and the next link of a listing page answered inside a JSON batch."""
+        page = self._object(reply, what)
+        return list(self._values(page, what)), self._link(page.get("@odata.nextLink"), "next")
+
     # --- events ---------------------------------------------------------------------------
 
     def event_path(self, calendar_id: str, event_id: str) -> str:
@@ -184,6 +191,28 @@ class Graph:
     def event_call(self, call_id: str, calendar_id: str, event_id: str) -> Call:
         """:meth:`event` as a call inside a JSON batch."""
         return Call(call_id, "GET", self.event_path(calendar_id, event_id))
+
+    def master_call(self, call_id: str, calendar_id: str, master_id: str) -> Call:
+        """A series master's type, start and all-day flag, as a call inside a JSON batch."""
+        query = _query({"$select": MASTER_FIELDS})
+        path = f"{self._events(calendar_id)}/{_segment(master_id)}?{query}"
+        return Call(call_id, "GET", path)
+
+    def instances_call(
+        self, call_id: str, calendar_id: str, master_id: str, start: datetime, end: datetime
+    ) -> Call:
+        """The first page of the ids of a series's occurrences and exceptions over
+        [start, end), as a call inside a JSON batch (:data:`VIEW_PAGE_SIZE` per page; the
+        next pages are read with :meth:`pages`)."""
+        query = _query(
+            {"startDateTime": _moment(start), "endDateTime": _moment(end), "$select": "id"}
+        )
+        path = f"{self._events(calendar_id)}/{_segment(master_id)}/instances?{query}"
+        prefer = f"{PREFER}, odata.maxpagesize={VIEW_PAGE_SIZE}"
+        return Call(call_id, "GET", path, headers={"Prefer": prefer})
+
+    def _events(self, calendar_id: str) -> str:
+        return f"{self.mailbox}/calendars/{_segment(calendar_id)}/events"
 
     def find_path(self, calendar_id: str, href: str) -> str:
         """The events syncd created at ``href`` (by its href property), with syncd's data."""

@@ -14,6 +14,9 @@ An ``@removed`` entry is a deletion only for an item the core holds and Graph no
 Graph also reports items created, changed or moved outside the window as removed. An item
 the core holds that still exists is listed with its current data instead (the core sees a
 move, not a cancellation); ids the core does not hold are ignored.
+
+Items are gathered whole first (:class:`Found`) and rendered at the end (:meth:`Lister.finish`),
+once the starts of their series are known (:mod:`.series`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 import structlog
 
+from connectors.outlook.etags import etag_of, series_of
 from connectors.outlook.graph import MAX_PAGES, VIEW_PAGE_SIZE, Graph
 from connectors.outlook.items import MalformedItem, change_key
 from connectors.outlook.names import Names
@@ -33,6 +37,7 @@ from connectors.outlook.render import render
 from connectors.outlook.session import BATCH_SIZE, Reply
 from syncd.connector import ItemFailure, RemoteObject
 from syncd.errors import TransientError
+from syncd.model import When
 
 __all__ = ["Found", "Lister", "Round"]
 
@@ -57,21 +62,26 @@ class Round:
 
 @dataclass(slots=True)
 class Found:
-    """Objects for the core, items that could not be read, hrefs that are gone."""
+    """Whole items for the core (rendered by :meth:`Lister.finish`), items that could not be
+    read, hrefs that are gone."""
 
-    objects: dict[str, RemoteObject] = field(default_factory=dict)
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
     failures: dict[str, ItemFailure] = field(default_factory=dict)
     gone: set[str] = field(default_factory=set)
 
     def merge(self, other: Found) -> None:
         """Add ``other``'s results (later results win per href)."""
-        for href, found in other.objects.items():
+        for href, item in other.items.items():
             self.failures.pop(href, None)
-            self.objects[href] = found
+            self.items[href] = item
         for href, failed in other.failures.items():
-            self.objects.pop(href, None)
+            self.items.pop(href, None)
             self.failures[href] = failed
         self.gone |= other.gone
+
+    def settled(self) -> set[str]:
+        """The hrefs this listing has an answer for (listed, failed or gone)."""
+        return set(self.items) | set(self.failures) | self.gone
 
 
 class Lister:
@@ -119,7 +129,7 @@ class Lister:
             for identifier, item in view(pending, calendar_id, window):
                 del pending[identifier]
                 self._take(found, item)
-        self._fetch_into(found, pending, calendar_id)
+        self._fetch_into(found, pending, known, calendar_id)
         return found
 
     def check_removed(
@@ -141,6 +151,28 @@ class Lister:
             else:
                 self._failed(found, href, known.get(href, ""), identifier, reply)
         return found
+
+    def finish(
+        self, found: Found, starts: Mapping[str, When]
+    ) -> tuple[list[RemoteObject], list[ItemFailure]]:
+        """Render the items found, each occurrence and exception with the start of its series
+        when known; an item that cannot be rendered is a lasting failure."""
+        objects: list[RemoteObject] = []
+        failures = dict(found.failures)
+        for href, item in found.items.items():
+            series = series_of(item)
+            try:
+                etag = etag_of(item)
+                data = render(item, series_start=None if series is None else starts.get(series))
+            except MalformedItem as error:
+                reason = f"item {item.get('id')}: {error}"
+                log.warning("outlook.item_failed", calendar=self.name, href=href, reason=reason)
+                failures[href] = ItemFailure(
+                    href=href, etag=_etag(item), reason=reason, lasting=True
+                )
+                continue
+            objects.append(RemoteObject(href=href, etag=etag, data=data))
+        return objects, list(failures.values())
 
     # --- internals -------------------------------------------------------------------------
 
@@ -182,7 +214,11 @@ class Lister:
         return ready
 
     def _fetch_into(
-        self, found: Found, pending: Mapping[str, dict[str, Any]], calendar_id: str
+        self,
+        found: Found,
+        pending: Mapping[str, dict[str, Any]],
+        known: Mapping[str, str],
+        calendar_id: str,
     ) -> None:
         for identifier, reply in self._fetch(list(pending), calendar_id).items():
             href = self.names.href_of_id(identifier)
@@ -191,7 +227,9 @@ class Lister:
             elif reply.status == 200 and isinstance(reply.body, dict):
                 self._take(found, reply.body)
             else:
-                self._failed(found, href, _key(pending[identifier]) or "", identifier, reply)
+                # The core's etag (with its series), not the entry's change key: the entry
+                # offered again next cycle must not look like a version the core holds.
+                self._failed(found, href, known.get(href, ""), identifier, reply)
 
     def _fetch(self, ids: list[str], calendar_id: str) -> dict[str, Reply]:
         calls = [
@@ -207,17 +245,8 @@ class Lister:
         except MalformedItem as error:
             log.warning("outlook.item_failed", calendar=self.name, reason=str(error))
             return
-        identifier = str(item.get("id"))
-        try:
-            etag = change_key(item)
-            data = render(item)
-        except MalformedItem as error:
-            reason = f"item {identifier}: {error}"
-            log.warning("outlook.item_failed", calendar=self.name, href=href, reason=reason)
-            failure = ItemFailure(href=href, etag=_key(item) or "", reason=reason, lasting=True)
-            found.failures[href] = failure
-            return
-        found.objects[href] = RemoteObject(href=href, etag=etag, data=data)
+        found.failures.pop(href, None)
+        found.items[href] = item
 
     def _failed(self, found: Found, href: str, etag: str, identifier: str, reply: Reply) -> None:
         if reply.status in (401, 403):  # the whole calendar is refused, not this item
@@ -232,3 +261,10 @@ def _key(item: Mapping[str, Any]) -> str | None:
         return change_key(item)
     except MalformedItem:
         return None
+
+
+def _etag(item: Mapping[str, Any]) -> str:
+    try:
+        return etag_of(item)
+    except MalformedItem:
+        return ""

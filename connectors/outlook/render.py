@@ -5,7 +5,9 @@ exceptions, never series masters):
 
 - UID: the UID syncd gave an event it created (kept in its extended property), else
   ``seriesMasterId`` for an occurrence or exception (all instances of a series share it), else
-  ``iCalUId``; RECURRENCE-ID: ``originalStart`` (UTC) of an occurrence or exception;
+  ``iCalUId``; RECURRENCE-ID: ``originalStart`` (UTC) of an occurrence or exception, and
+  ``X-SYNCD-SERIES-START`` (:data:`syncd.normalize.SERIES_START`) when the start of its series
+  master is known (UTC, or a date for an all-day series);
 - DTSTART/DTEND in UTC, all-day events as dates; STATUS:CANCELLED when ``isCancelled`` (the
   server's "Canceled: " subject prefix is stripped, never used as a signal), TENTATIVE when
   shown as tentative; TRANSP from ``showAs``; CLASS from ``sensitivity``;
@@ -13,7 +15,8 @@ exceptions, never series masters):
   CATEGORIES (without syncd's own), DTSTAMP and LAST-MODIFIED from ``lastModifiedDateTime``,
   and syncd's ``X-SYNCD-*`` properties from its extended property.
 
-The output depends only on the item, so an unchanged item gives the same bytes.
+The output depends only on the item and its series start, so an unchanged item gives the same
+bytes.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from connectors.outlook.items import (
     parse_moment,
     private_data,
 )
+from syncd.model import When
+from syncd.normalize import SERIES_START
 
 __all__ = ["PARTSTATS", "body_text", "render", "subject_text"]
 
@@ -61,10 +66,11 @@ _PARAM_UNSAFE = re.compile(r'[\x00-\x1f\x7f"]')
 _PARAM_QUOTED = re.compile(r"[:;,]")
 
 
-def render(item: Mapping[str, Any]) -> bytes:
-    """The item as one VCALENDAR with one VEVENT. Raises MalformedItem."""
+def render(item: Mapping[str, Any], *, series_start: When | None = None) -> bytes:
+    """The item as one VCALENDAR with one VEVENT; ``series_start`` is the start of the series
+    master of an occurrence or exception (ignored for other items). Raises MalformedItem."""
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//syncd//outlook//EN", "BEGIN:VEVENT"]
-    lines += _event_lines(item)
+    lines += _event_lines(item, series_start)
     lines += ["END:VEVENT", "END:VCALENDAR"]
     return "".join(_fold(line) for line in lines).encode("utf-8")
 
@@ -93,13 +99,15 @@ def body_text(item: Mapping[str, Any]) -> str:
     return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
 
 
-def _event_lines(item: Mapping[str, Any]) -> list[str]:
+def _event_lines(item: Mapping[str, Any], series_start: When | None) -> list[str]:
     private = private_data(item)
     all_day = item.get("isAllDay") is True
     kind = item.get("type", "singleInstance")
     lines = [f"UID:{_escape(_uid(item, kind, private))}"]
     if kind in _INSTANCE_TYPES:
         lines.append(_when("RECURRENCE-ID", original_start(item, all_day=all_day)))
+        if series_start is not None:
+            lines.append(_typed_when(SERIES_START, series_start))
     start = graph_time(item.get("start"), "start", all_day=all_day)
     end = graph_time(item.get("end"), "end", all_day=all_day)
     if end < start:
@@ -120,6 +128,13 @@ def _event_lines(item: Mapping[str, Any]) -> list[str]:
         lines.append("CATEGORIES:" + ",".join(_escape(c) for c in categories))
     lines += [f"{name}:{_escape(private[name])}" for name in sorted(private) if _is_x_syncd(name)]
     return lines
+
+
+def _typed_when(name: str, value: When) -> str:
+    """A date or UTC date-time with its ``VALUE`` given (an ``X-`` property is text else)."""
+    if isinstance(value, datetime):
+        return f"{name};VALUE=DATE-TIME:{value.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    return f"{name};VALUE=DATE:{value.strftime('%Y%m%d')}"
 
 
 def _uid(item: Mapping[str, Any], kind: Any, private: Mapping[str, str]) -> str:
@@ -242,7 +257,12 @@ def _optional_text(name: str, value: str) -> list[str]:
 
 
 def _is_x_syncd(name: str) -> bool:
-    return name.startswith("X-SYNCD-") and re.fullmatch(r"[A-Z0-9-]+", name) is not None
+    # The series start is Graph's data, rendered from the master: never taken from the property.
+    return (
+        name.startswith("X-SYNCD-")
+        and name != SERIES_START
+        and re.fullmatch(r"[A-Z0-9-]+", name) is not None
+    )
 
 
 def _when(name: str, value: date | datetime) -> str:

@@ -25,6 +25,7 @@ from connectors.outlook.items import (
     HREF_PROPERTY,
     TRANSACTION_PREFIX,
 )
+from syncd.normalize import SERIES_START
 
 __all__ = [
     "Fields",
@@ -62,7 +63,8 @@ class Fields:
     categories: tuple[str, ...] = ()
     """The owner's categories (never syncd's own)."""
     private: Mapping[str, str] = field(default_factory=dict)
-    """syncd's ``X-SYNCD-*`` properties."""
+    """syncd's ``X-SYNCD-*`` properties (not the series start: the connector renders that
+    from Graph's series master, it is never stored)."""
     attendees: bool = False
 
     @property
@@ -127,7 +129,7 @@ def _fields(event: Component) -> Fields:
         private={
             str(k).upper(): str(v)
             for k, v in event.items()
-            if str(k).upper().startswith("X-SYNCD-")
+            if str(k).upper().startswith("X-SYNCD-") and str(k).upper() != SERIES_START
         },
         attendees="ATTENDEE" in event,
     )

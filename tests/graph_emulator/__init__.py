@@ -41,8 +41,14 @@ Choices where the documentation is silent
 * **Series**: patterns daily, weekly, absolute/relative monthly and yearly; "day 31" falls on
   the last day of shorter months. A PATCH of a master's ``start``, ``end``, ``isAllDay`` or
   ``recurrence`` drops its exceptions and deleted occurrences (as Outlook warns); other
-  changes keep them. ``instances`` of a non-master is an empty list. An exception may not
-  move onto or past a neighbouring occurrence's day (``400 ErrorOccurrenceCrossingBoundary``).
+  changes keep them. Occurrences always follow the master's pattern and time of day: after
+  a move of its start (or a new pattern) each occurrence's ``originalStart`` is its start in
+  the new series, and its id, which encodes the original start, is new (the old ids are
+  gone: 404, ``@removed`` in delta). A PATCH that moves the master's start to another day
+  without a ``recurrence`` moves the range's ``startDate`` by as many days (Graph: it "must
+  be the same value as the start property"); the pattern's days of the week stay.
+  ``instances`` of a non-master is an empty list. An exception may not move onto or past a
+  neighbouring occurrence's day (``400 ErrorOccurrenceCrossingBoundary``).
 * **Times**: without ``Prefer: outlook.timezone`` start/end are in UTC. All-day events are
   floating days: their dates stay as created whatever zone a reader asks for, and for windows
   they span midnight to midnight of their own zone. Zones are IANA names or common Windows
@@ -68,7 +74,9 @@ Choices where the documentation is silent
   ``expire_delta_tokens()`` (and an unreadable token) gives ``410 SyncStateNotFound``; a token
   used on another calendar or mailbox is ``400 ErrorInvalidSyncStateData``. Default page 10.
   ``$select``/``$expand``/``$filter``/``$orderby``/``$search`` are 400. A series may be split
-  across pages. ``replay_next_page()`` makes the next page's link lead back to that same
+  across pages. With ``silent_occurrence_deletes()`` on, an occurrence deleted or cancelled
+  on its own is never reported, as Graph may do ("deleted single occurrences may produce no
+  explicit signal"). ``replay_next_page()`` makes the next page's link lead back to that same
   page; ``empty_next_page()`` serves an empty page with a nextLink first.
 * **Extended properties** are matched by id case-insensitively and returned with the id as
   first written; an item with none of the expanded ids has no
@@ -94,7 +102,8 @@ Choices where the documentation is silent
 Test API (:class:`GraphEmulator`): ``add_mailbox``, ``add_calendar``, ``put_event`` /
 ``patch_event`` / ``delete_event`` / ``cancel_for_attendee`` (as another client or the
 server), ``event``, ``events``, ``extended_property``, ``bulk_load``; knobs
-``expire_delta_tokens``, ``replay_next_page``, ``empty_next_page``, ``partial_updates``, ``inject``,
+``expire_delta_tokens``, ``replay_next_page``, ``empty_next_page``, ``partial_updates``,
+``silent_occurrence_deletes``, ``inject``,
 ``page_size_cap``, ``concurrency_limit``, ``throttle_retry_after``, ``clock``; records
 ``requests`` (:class:`Recorded`), ``peak_in_flight``, ``clear_requests``.
 """

@@ -209,10 +209,14 @@ def changed_entries(mailbox: Mailbox, calendar: Calendar, token: Token) -> list[
     Created or updated instances in the window are full events; an instance that was in the
     window and is no longer there (deleted, cancelled by its organizer, moved out) is
     ``@removed``; and, as Graph does, so is anything changed entirely outside the window.
+    An occurrence deleted while ``silent_occurrence_deletes`` was on is never ``@removed``.
     """
     first_before: dict[str, Item | None] = {}
     scopes: dict[str, frozenset[datetime] | None] = {}
+    silent: set[str] = set()
     for entry in calendar.changes_since(token.seq):
+        if entry.silent and entry.scope is not None:
+            silent.update(occurrence_id(entry.item_id, o) for o in entry.scope)
         if entry.item_id not in first_before:
             first_before[entry.item_id] = entry.before
             scopes[entry.item_id] = entry.scope
@@ -231,7 +235,9 @@ def changed_entries(mailbox: Mailbox, calendar: Calendar, token: Token) -> list[
             result.extend(_item_changes(ident, before, after, token))
         else:
             result.extend(_occurrence_changes(ident, before, after, scope, token))
-    return result
+    # Graph's quirk: an occurrence deleted on its own may never be reported, not even when
+    # its series changes again before the next round.
+    return [e for e in result if e.removed is None or e.removed not in silent]
 
 
 def _item_changes(ident: str, before: Item | None, after: Item | None, token: Token) -> list[Entry]:

@@ -193,6 +193,14 @@ class GraphEmulator:
         whole."""
         self.deltas.partial = on
 
+    def silent_occurrence_deletes(self, on: bool = True) -> None:
+        """Deleting or cancelling one occurrence (``DELETE`` or ``POST .../cancel`` of an
+        occurrence id, :meth:`delete_event`) leaves no trace in delta, not even when its
+        series changes again before the next round: Graph's quirk that deleted single
+        occurrences may produce no signal. The occurrence is gone from calendarView,
+        ``instances`` and GET (404) as usual."""
+        self.store.silent_occurrence_deletes = on
+
     def empty_next_page(self, times: int = 1) -> None:
         """The next delta page served is empty, with a nextLink to the real one."""
         self.deltas.add_empty_pages(times)
@@ -210,7 +218,8 @@ class GraphEmulator:
         """Answer the next ``times`` matching requests with ``fault``, changing nothing.
 
         Faults: "429" (``TooManyRequests``, ``Retry-After`` default 1), "503", "500", "504",
-        "401", "reset" (the connection closes without an answer), "slow" (waits ``delay``,
+        "401", "404" (``ErrorItemNotFound``, though the resource exists), "reset" (the
+        connection closes without an answer), "slow" (waits ``delay``,
         default 1 s, then serves the request normally). ``path_contains`` matches the path and
         query (``/v1.0/me/...``); ``delay`` also delays the other faults.
         """

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FAULTS", "Dispatcher", "Fault", "Raw", "Recorded", "Reset"]
 
-FAULTS = ("429", "503", "500", "504", "slow", "reset", "401")
+FAULTS = ("429", "503", "500", "504", "slow", "reset", "401", "404")
 SLOW_DEFAULT = 1.0
 _JSON = (
     "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; "
@@ -264,6 +264,7 @@ def _apply(fault: Fault) -> None:
             "Access token has expired or is not yet valid.",
             {},
         ),
+        "404": (404, "ErrorItemNotFound", "The specified object was not found in the store.", {}),
     }
     status, code, message, headers = answers[fault.kind]
     raise GraphError(status, code, message, headers=headers)

@@ -48,6 +48,8 @@ class LogEntry:
     item_id: str
     before: Item | None
     scope: frozenset[datetime] | None  # None: the whole item
+    silent: bool = False
+    """A deletion of occurrences that delta never reports (``silent_occurrence_deletes``)."""
 
 
 @dataclass
@@ -115,6 +117,8 @@ class Store:
         self.mailboxes: dict[str, Mailbox] = {}
         self.seq = 0
         self._counter = 0
+        self.silent_occurrence_deletes = False
+        """Deleting (or cancelling) one occurrence leaves no trace in delta (Graph's quirk)."""
 
     # -- mailboxes and calendars -------------------------------------------------------
 
@@ -270,6 +274,8 @@ class Store:
         self, mailbox: Mailbox, item: Item, props: dict[str, Any], ext: list[tuple[str, str]]
     ) -> Instance:
         data = {**item.data, **props}
+        if item.recurrence is not None and "start" in props and "recurrence" not in props:
+            data["recurrence"] = _range_following_start(item, data)
         self.seq += 1
         new = self._build(
             data,
@@ -356,7 +362,8 @@ class Store:
             mailbox.items[item.id] = replace(
                 item, exceptions=exceptions, deleted=item.deleted | {original}
             )
-            self._log(owner, item.id, item, frozenset({original}))
+            silent = self.silent_occurrence_deletes
+            self._log(owner, item.id, item, frozenset({original}), silent=silent)
 
     def _build(
         self,
@@ -392,10 +399,16 @@ class Store:
         )
 
     def _log(
-        self, calendar: Calendar, ident: str, before: Item | None, scope: frozenset[datetime] | None
+        self,
+        calendar: Calendar,
+        ident: str,
+        before: Item | None,
+        scope: frozenset[datetime] | None,
+        *,
+        silent: bool = False,
     ) -> None:
         calendar.log_seqs.append(self.seq)
-        calendar.log.append(LogEntry(self.seq, ident, before, scope))
+        calendar.log.append(LogEntry(self.seq, ident, before, scope, silent))
 
     def cancel(self, mailbox: Mailbox, ident: str, *, calendar: Calendar | None = None) -> None:
         """The organizer cancels a meeting (or one occurrence): it leaves the calendar."""
@@ -417,6 +430,19 @@ class Store:
             subject = current.source.data["subject"]
             patch = {"isCancelled": True, "subject": f"Canceled: {subject}"}
             return self.update(mailbox, ident, patch, privileged=True)
+
+
+def _range_following_start(master: Item, data: dict[str, Any]) -> dict[str, Any]:
+    """The master's recurrence with its range's ``startDate`` moved by as many days as the
+    master's start moved, so it stays the start's date (Graph: "must be the same value as the
+    start property of the recurring event"); the pattern itself is kept."""
+    assert master.recurrence is not None
+    rendered = master.recurrence.render()
+    local = zone(master.recurrence.zone_name)
+    new_start, _ = _event_times(dict(data))
+    days = new_start.astimezone(local).date() - master.start.astimezone(local).date()
+    first = master.recurrence.start_date + days
+    return {**rendered, "range": {**rendered["range"], "startDate": first.isoformat()}}
 
 
 def _merge_ext(old: Any, updates: list[tuple[str, str]]) -> dict[str, tuple[str, str]]:
