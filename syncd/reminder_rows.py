@@ -41,6 +41,7 @@ REMINDER_MIGRATION: tuple[str, ...] = (
     "CREATE TABLE reviews ("
     " client TEXT PRIMARY KEY, since TEXT NOT NULL, reviewed_at TEXT, reminder_key TEXT,"
     " reminded_at TEXT)",
+    "CREATE INDEX readiness_calendar ON readiness (calendar, status)",
     "CREATE INDEX reviews_reminder ON reviews (reminder_key)",
 )
 

@@ -46,7 +46,8 @@ class Reminders:
         self.zone = config.owner.timezone
         self.owner = frozenset(config.owner.emails)
         self.enabled = config.notes_calendar is not None
-        self._readiness: dict[str, ReadinessNote | None] = {}
+        self._noted_in: dict[str, dict[str, ReadinessNote]] = {}
+        self._links: dict[tuple[str, str], frozenset[tuple[str, str]]] = {}
 
     # --- readiness -------------------------------------------------------------------------
 
@@ -64,10 +65,12 @@ class Reminders:
         step.ledger.reminders.clients_seen.append((client, day_start(instance.start, self.zone)))
         policy = self.rules.policy_for(client)
         start = day_start(instance.start, self.zone)
-        if not self.enabled or start <= now or not is_remote(instance, policy):
+        if not self.enabled or start <= now:
+            return
+        if not is_remote(instance, policy):
             self.gone(step, calendar, instance, client, "the appointment is not remote")
             return
-        if has_link(instance, linked_uids(stored.data)):
+        if has_link(instance, self._linked(stored)):
             self.gone(step, calendar, instance, client, "the meeting link was added")
             return
         due = start - policy.readiness_lead
@@ -85,7 +88,7 @@ class Reminders:
     ) -> None:
         """Withdraw the appointment's readiness note, if one stands."""
         key = readiness_key(calendar, instance.uid, _rid(instance), client)
-        noted = self._noted(key)
+        noted = self._noted(calendar, key)
         if noted is None or noted.status != _NOTED or self.config.notes_calendar is None:
             return
         self._keep(step, replace(noted, status=_WITHDRAWN))
@@ -112,7 +115,7 @@ class Reminders:
         policy = self.rules.policy_for(timer.client)
         if day_start(instance.start, self.zone) <= now or not is_remote(instance, policy):
             return
-        if not has_link(instance, linked_uids(stored.data)):
+        if not has_link(instance, self._linked(stored)):
             self._note(step, timer.calendar, instance, timer.client, now)
 
     def _note(
@@ -120,7 +123,7 @@ class Reminders:
     ) -> None:
         key = readiness_key(calendar, instance.uid, _rid(instance), client)
         start = day_start(instance.start, self.zone)
-        noted = self._noted(key)
+        noted = self._noted(calendar, key)
         if noted is not None and noted.status == _NOTED and noted.start == start:
             return  # already said, for this time
         row = ReadinessNote(key, calendar, instance.uid, _rid(instance), client, start, _NOTED)
@@ -131,13 +134,24 @@ class Reminders:
         )
         self.scribe.queue_note_text(step, key, data.decode("utf-8"))
 
-    def _noted(self, key: str) -> ReadinessNote | None:
-        if key not in self._readiness:
-            self._readiness[key] = self.store.readiness_note(key)
-        return self._readiness[key]
+    def _linked(self, stored: StoredObject) -> frozenset[tuple[str, str]]:
+        """The object's linked components, parsed once per cycle (a series has many
+        instances)."""
+        cache = (stored.href, stored.content_hash)
+        if cache not in self._links:
+            self._links[cache] = linked_uids(stored.data)
+        return self._links[cache]
+
+    def _noted(self, calendar: str, key: str) -> ReadinessNote | None:
+        """The standing readiness note with this key, as this cycle has left it (one query
+        per calendar and cycle, not one per appointment)."""
+        if calendar not in self._noted_in:
+            self._noted_in[calendar] = {r.key: r for r in self.store.readiness_notes(calendar)}
+        return self._noted_in[calendar].get(key)
 
     def _keep(self, step: PolicyStep, row: ReadinessNote) -> None:
-        self._readiness[row.key] = row
+        self._noted(row.calendar, row.key)
+        self._noted_in[row.calendar][row.key] = row
         step.ledger.reminders.readiness.append(row)
 
     # --- payment-terms reviews -------------------------------------------------------------

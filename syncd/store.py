@@ -460,10 +460,13 @@ class SQLiteStore(Store):
             Timer(r[0], r[1], r[2], r[3], r[4], datetime.fromisoformat(r[5]), r[6]) for r in rows
         ]
 
-    def readiness_note(self, key: str) -> ReadinessNote | None:
-        """See :meth:`Store.readiness_note`."""
-        rows = self._query(f"SELECT {READINESS_COLUMNS} FROM readiness WHERE key = ?", (key,))
-        return readiness_from_row(rows[0]) if rows else None
+    def readiness_notes(self, calendar: str) -> list[ReadinessNote]:
+        """See :meth:`Store.readiness_notes`."""
+        rows = self._query(
+            f"SELECT {READINESS_COLUMNS} FROM readiness WHERE calendar = ? AND status = 'noted'",
+            (calendar,),
+        )
+        return [readiness_from_row(r) for r in rows]
 
     def reviews(self) -> list[Review]:
         """See :meth:`Store.reviews`."""

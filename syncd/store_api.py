@@ -170,8 +170,8 @@ class Store(ABC):
         """Attendance and readiness timers due at ``now``."""
 
     @abstractmethod
-    def readiness_note(self, key: str) -> ReadinessNote | None:
-        """The readiness note with this key, noted or withdrawn."""
+    def readiness_notes(self, calendar: str) -> list[ReadinessNote]:
+        """The readiness notes of a calendar that still stand (not withdrawn)."""
 
     @abstractmethod
     def reviews(self) -> list[Review]:

@@ -312,7 +312,7 @@ def test_a_version_3_state_database_migrates(tmp_path: Path) -> None:
         [timer] = store.due_timers(NOW)
         assert (timer.uid, timer.kind, timer.due) == ("a", "attendance", NOW)
         assert store.reviews() == []
-        assert store.readiness_note("nothing") is None
+        assert store.readiness_notes("work") == []
         assert store.next_due("work") == NOW
     finally:
         store.close()
