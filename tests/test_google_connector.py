@@ -276,6 +276,28 @@ def test_a_timed_single_event_is_written_in_utc() -> None:
     assert only.start == datetime(2026, 12, 1, 9, tzinfo=UTC)
 
 
+def test_meeting_links_become_conference_properties() -> None:
+    """The Meet link and conference video entry points are written as CONFERENCE (once
+    each); other entry points and values of the wrong shape are left out."""
+    meet = "https://meet.google.com/abc-defg-hij"
+    conference = {
+        "entryPoints": [
+            {"entryPointType": "video", "uri": meet},
+            {"entryPointType": "video", "uri": "https://zoom.example/j/1"},
+            {"entryPointType": "phone", "uri": "tel:+1-555-0100"},
+            {"entryPointType": "video", "uri": 5},
+            "junk",
+        ]
+    }
+    data = to_ical(Series(single(hangoutLink=meet, conferenceData=conference)))
+    lines = [line for line in data.split(b"\r\n") if line.startswith(b"CONFERENCE")]
+    assert lines == [
+        b"CONFERENCE;VALUE=URI;FEATURE=VIDEO:" + meet.encode(),
+        b"CONFERENCE;VALUE=URI;FEATURE=VIDEO:https://zoom.example/j/1",
+    ]
+    assert b"CONFERENCE" not in to_ical(Series(single(conferenceData={"entryPoints": 3})))
+
+
 def test_an_all_day_event_keeps_its_dates() -> None:
     data = to_ical(Series(single(start={"date": "2026-12-24"}, end={"date": "2026-12-25"})))
     assert b"DTSTART;VALUE=DATE:20261224\r\n" in data

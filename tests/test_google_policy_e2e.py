@@ -435,3 +435,22 @@ def test_a_retried_insert_counts_as_done_without_a_duplicate(h: GoogleHarness) -
     assert len(h.notes()) == 1
     notes_writes = [w for w in h.records_of("write") if w["action"] == "note"]
     assert [w["status"] for w in notes_writes] == ["intended", "applied"]
+
+
+# --- the readiness check sees Meet links ----------------------------------------------------
+
+
+def test_a_meet_link_counts_for_the_readiness_check(h: GoogleHarness) -> None:
+    """A remote meeting whose link lives only in Google's ``conferenceData`` (a Meet or
+    add-on conference) is ready; the same meeting without one gets a readiness note."""
+    h.put("base.ics", appointment("base", LATER, JANE))
+    h.cycle_all()  # the baseline: the calendar's first cycle
+    video = {"entryPointType": "video", "uri": "https://meet.google.com/abc-defg-hij"}
+    linked = appointment("m", SOON, JANE, summary="[remote] Coaching")
+    h.put("m.ics", {**linked, "conferenceData": {"entryPoints": [video]}})
+    h.put("n.ics", appointment("n", SOON + HOUR, JANE, summary="[remote] Coaching"))
+    h.cycle_all()
+    kinds = [n["extendedProperties"]["private"].get("X-SYNCD-VERDICT") for n in h.notes()]
+    assert kinds == ["readiness"]
+    [note] = h.notes()
+    assert note["start"] == when(SOON + HOUR)  # over the meeting without a link

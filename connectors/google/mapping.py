@@ -9,8 +9,9 @@ master's duration). Timed single events and exceptions are written in UTC (``...
 values as ``VALUE=DATE`` (end exclusive, as Google has it).
 
 Mapped fields: UID (``iCalUID``), DTSTART/DTEND, STATUS, SUMMARY, DESCRIPTION, LOCATION,
-ORGANIZER, ATTENDEE;PARTSTAT, TRANSP, SEQUENCE, LAST-MODIFIED and DTSTAMP (``updated``), and
-syncd's ``X-SYNCD-*`` properties from ``extendedProperties.private``. The text is built here,
+ORGANIZER, ATTENDEE;PARTSTAT, TRANSP, SEQUENCE, LAST-MODIFIED and DTSTAMP (``updated``),
+CONFERENCE (RFC 7986; the Meet ``hangoutLink`` and ``conferenceData`` video links, read only),
+and syncd's ``X-SYNCD-*`` properties from ``extendedProperties.private``. The text is built here,
 not by icalendar, so the same JSON always gives the same bytes.
 
 An item that does not fit (no start, a date that does not parse, a field of the wrong type)
@@ -47,10 +48,12 @@ __all__ = [
 ITEM_FIELDS = (
     "id,etag,status,iCalUID,summary,description,location,start,end,recurrence,"
     "recurringEventId,originalStartTime,organizer(email),attendees(email,responseStatus),"
-    "transparency,updated,sequence,extendedProperties(private),eventType"
+    "transparency,updated,sequence,extendedProperties(private),eventType,"
+    "hangoutLink,conferenceData(entryPoints(entryPointType,uri))"
 )
 """The partial response every read asks for (``fields=``): what the mapping uses."""
 PRIVATE_PREFIX = "X-SYNCD-"
+_WEB_LINK = re.compile(r"https?://[^\s\x00-\x1f\x7f]+")
 _PRODID = "-//syncd//google connector//EN"
 _STATUS = {"confirmed": "CONFIRMED", "tentative": "TENTATIVE", "cancelled": "CANCELLED"}
 _PARTSTAT = {
@@ -279,6 +282,7 @@ def _common(item: Item) -> list[str]:
     location = _text_field(item, "location")
     if location:
         lines.append(f"LOCATION:{_escape(location)}")
+    lines += [f"CONFERENCE;VALUE=URI;FEATURE=VIDEO:{uri}" for uri in _meeting_links(item)]
     transparency = item.get("transparency", "opaque")
     lines.append("TRANSP:TRANSPARENT" if transparency == "transparent" else "TRANSP:OPAQUE")
     sequence = item.get("sequence")
@@ -293,6 +297,20 @@ def _common(item: Item) -> list[str]:
     for name, value in sorted(private_of(item).items()):
         lines.append(f"{name}:{_escape(value)}")
     return lines
+
+
+def _meeting_links(item: Item) -> list[str]:
+    """The video links of a Meet or add-on conference (``hangoutLink``, ``conferenceData``
+    video entry points), for the core's readiness check. A link is a hint only: a value of
+    the wrong shape is left out rather than failing the event."""
+    found = [item.get("hangoutLink")]
+    conference = item.get("conferenceData")
+    points = conference.get("entryPoints") if isinstance(conference, Mapping) else None
+    for point in points if isinstance(points, list) else []:
+        if isinstance(point, Mapping) and point.get("entryPointType") == "video":
+            found.append(point.get("uri"))
+    links = [v for v in found if isinstance(v, str) and _WEB_LINK.fullmatch(v)]
+    return list(dict.fromkeys(links))
 
 
 def _people(item: Item) -> list[str]:
