@@ -5,7 +5,8 @@ Two tables decide: :data:`EXCEPTIONS` for what the HTTP stack raises, :data:`STA
 what the server answers (per operation, status and ``DAV:error`` precondition). Connection
 errors, timeouts, 5xx and 429 are retried with capped exponential backoff and jitter,
 honouring ``Retry-After``; then ``TransientError``. Messages name the calendar and the path,
-never a credential.
+never a credential; when a proxy is in the way (:mod:`syncd.proxies`), they name it by host
+and port.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from urllib.parse import urlsplit
 import structlog
 from caldav.lib.error import DAVError
 from niquests.exceptions import ConnectionError as HTTPConnectionError
-from niquests.exceptions import RequestException, SSLError, Timeout
+from niquests.exceptions import ProxyError, RequestException, SSLError, Timeout
 
 from connectors.caldav.dav import MalformedReply
 from connectors.caldav.transport import Reply, Transport
@@ -33,6 +34,7 @@ from syncd.errors import (
     NotFound,
     TransientError,
 )
+from syncd.proxies import ProxyUnsupported, proxy_suffix
 from syncd.transport import ErrorRule, exception_rule, retry_after, status_rule
 
 __all__ = ["EXCEPTIONS", "STATUSES", "Session", "SyncUnsupported"]
@@ -49,6 +51,10 @@ class SyncUnsupported(ConnectorError):
 EXCEPTIONS: tuple[tuple[type[BaseException], ErrorRule], ...] = (
     (SSLError, ErrorRule(ConnectorError, "TLS failed: certificate not trusted (see ca_file)")),
     (Timeout, ErrorRule(TransientError, "no answer within the timeout", retry=True)),
+    (
+        ProxyError,
+        ErrorRule(TransientError, "the proxy cannot be reached or refused to connect", retry=True),
+    ),
     (HTTPConnectionError, ErrorRule(TransientError, "cannot connect to the server", retry=True)),
     (RequestException, ErrorRule(TransientError, "the HTTP exchange failed", retry=True)),
     (SyntaxError, ErrorRule(TransientError, "malformed XML in the reply")),  # lxml's XMLSyntaxError
@@ -58,6 +64,7 @@ EXCEPTIONS: tuple[tuple[type[BaseException], ErrorRule], ...] = (
         ErrorRule(AuthError, "needs credentials: the server offers no supported authentication"),
     ),
     (DAVError, ErrorRule(ConnectorError, "the WebDAV exchange failed")),
+    (ProxyUnsupported, ErrorRule(ConnectorError, "the proxy cannot be used")),
     # Local trouble under the HTTP stack: a CA bundle that cannot be read, no file handles.
     (OSError, ErrorRule(ConnectorError, "the client could not set up the connection")),
 )
@@ -85,6 +92,9 @@ STATUSES: Mapping[tuple[str, int, str | None], ErrorRule] = {
     ("delete", 412, None): _CHANGED,
     ("create", 412, None): ErrorRule(AlreadyExists, "already exists"),
     ("*", 429, None): ErrorRule(TransientError, "rate limited by the server", retry=True),
+    ("*", 407, None): ErrorRule(
+        TransientError, "the proxy refused the request (check the user and password in its URL)"
+    ),
 }
 _SERVER_ERROR = ErrorRule(TransientError, "server error", retry=True)
 
@@ -154,9 +164,14 @@ class Session:
                 rule = _status_rule(operation, reply)
                 wait = retry_after(reply.headers.get("retry-after"))
                 detail = f"{rule.message} (HTTP {reply.status} for {method} {path})"
+                if reply.status == 407:
+                    detail += proxy_suffix(url)
             except _RAISED as error:
                 rule = exception_rule(error, EXCEPTIONS)
                 detail = f"{rule.message} ({method} {path}: {type(error).__name__})"
+                if isinstance(error, ProxyUnsupported):
+                    detail = f"{error} ({method} {path})"
+                detail += proxy_suffix(url)
             except AuthError as error:
                 self._log_auth(str(error))
                 raise

@@ -1,17 +1,20 @@
 """One HTTP exchange with the server, through the caldav library's ``DAVClient``.
 
-``DAVClient`` brings the HTTP session (niquests: pooled connections, TLS verification, a
-``ca_file``), authentication negotiated from the server's challenge (Basic, Digest, Bearer)
-and the parsing of XML replies with entities and network access off. syncd sends its own
-request bodies and reads the parsed replies itself; two library habits are worked around
-here: bodies go out as ``WireBytes`` (sent byte for byte, not re-terminated), and the 401,
-403 and 429 replies that ``DAVClient`` raises as exceptions are turned back into replies, so
-that one table (:mod:`connectors.caldav.session`) maps every status.
+``DAVClient`` brings the HTTP session (niquests: pooled connections, TLS verification with a
+``ca_file`` that the environment's CA variables cannot replace, a CONNECT tunnel through the
+proxy :mod:`syncd.proxies` picks from the environment for the server's host), authentication
+negotiated from the server's challenge (Basic, Digest, Bearer) and the parsing of XML
+replies with entities and network access off. syncd sends its own request bodies and reads
+the parsed replies itself; two library habits are worked around here: bodies go out as
+``WireBytes`` (sent byte for byte, not re-terminated), and the 401, 403 and 429 replies that
+``DAVClient`` raises as exceptions are turned back into replies, so that one table
+(:mod:`connectors.caldav.session`) maps every status.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ from caldav.lib.python_utilities import WireBytes
 
 from connectors.caldav.dav import Element, preconditions
 from connectors.caldav.options import CalDAVOptions
+from syncd.proxies import requests_proxies
 
 __all__ = ["CaldavTransport", "Reply", "Transport"]
 
@@ -69,12 +73,17 @@ class CaldavTransport:
 
     def _connect(self) -> DAVClient:
         options = self.options
+        proxies = requests_proxies(options.url)
         password = None if options.secret is None else options.secret.reveal(self.name)
         verify: bool | str = options.verify_tls
         if options.ca_file is not None:
             verify = str(options.ca_file)
+        elif verify is True:  # the bundle niquests itself would take from the environment
+            verify = (
+                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+            )
         _quiet_caldav_replies()
-        return DAVClient(
+        client = DAVClient(
             url=options.url,
             username=options.username,
             password=password,
@@ -82,6 +91,11 @@ class CaldavTransport:
             ssl_verify_cert=verify,
             enable_rfc6764=False,
         )
+        # The proxy is syncd's choice (syncd.proxies): niquests reads the environment's
+        # proxies once per process and keeps them, and would send ~/.netrc credentials.
+        client.session.trust_env = False
+        client.session.proxies = dict(proxies)
+        return client
 
     def send(
         self, method: str, url: str, body: bytes = b"", headers: Mapping[str, str] | None = None

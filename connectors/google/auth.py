@@ -6,7 +6,8 @@ is started unless ``--no-browser``); Google redirects the browser to a one-shot 
 ``http://localhost:<free port>/``, whose code is exchanged for tokens. The authorized-user
 JSON is written to the calendar's ``token_file`` (0600, atomically, through
 :class:`syncd.secrets.TokenStore`); nothing of it is printed. With ``ca_file`` set, the
-token exchange trusts that file only, as the API requests do.
+token exchange trusts that file only, as the API requests do; like them, it goes through the
+proxy the environment names for the token endpoint (:mod:`syncd.proxies`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from oauthlib.oauth2.rfc6749.errors import OAuth2Error  # type: ignore[import-un
 from requests import RequestException
 
 from connectors.google.options import SCOPES, parse_options
-from syncd.errors import AuthError, ConfigError
+from syncd.errors import AuthError, ConfigError, ConnectorError
+from syncd.proxies import ProxyUnsupported, proxy_suffix, requests_proxies
 from syncd.secrets import Secret, SecretError, TokenStore
 
 if TYPE_CHECKING:
@@ -90,15 +92,20 @@ def authorize(calendar: CalendarConfig, out: TextIO, *, open_browser: bool) -> s
                 )
             ]
         ) from None
+    token_uri = str(flow.client_config.get("token_uri", ""))
     if options.ca_file is not None:
         flow.oauth2session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
         flow.oauth2session.verify = str(options.ca_file)
+    try:  # the session only ever reaches the token endpoint
+        flow.oauth2session.proxies.update(requests_proxies(token_uri))
+    except ProxyUnsupported as error:
+        raise ConnectorError(calendar.name, str(error)) from None
     try:  # before the consent: a folder or file open to others is refused, not after it
         store = TokenStore(path.parent)
         store.read(path.name)
     except SecretError as error:
         raise AuthError(calendar.name, f"the token cannot be stored: {error}") from None
-    credentials = _consent(calendar.name, flow, out, open_browser)
+    credentials = _consent(calendar.name, flow, out, open_browser, token_uri)
     try:
         store.write(path.name, str(credentials.to_json()).encode("utf-8"))
     except SecretError as error:
@@ -106,7 +113,7 @@ def authorize(calendar: CalendarConfig, out: TextIO, *, open_browser: bool) -> s
     return f"stored the Google token for calendar {calendar.name!r} in {path} (mode 0600)"
 
 
-def _consent(name: str, flow: Any, out: TextIO, open_browser: bool) -> Any:
+def _consent(name: str, flow: Any, out: TextIO, open_browser: bool, token_uri: str) -> Any:
     try:
         with contextlib.redirect_stdout(_Flushing(out)):
             credentials = flow.run_local_server(
@@ -122,7 +129,9 @@ def _consent(name: str, flow: Any, out: TextIO, open_browser: bool) -> Any:
         raise AuthError(name, f"consent failed: Google answered {error.error!r}") from None
     except RequestException as error:
         raise AuthError(
-            name, f"consent failed: the token endpoint cannot be reached ({type(error).__name__})"
+            name,
+            "consent failed: the token endpoint cannot be reached "
+            f"({type(error).__name__}){proxy_suffix(token_uri)}",
         ) from None
     except (OSError, WSGITimeoutError) as error:
         raise AuthError(

@@ -15,6 +15,9 @@ account for :attr:`Session.quota_pause` seconds, and a ``Retry-After`` longer th
 :attr:`Session.max_wait` pauses it that long (every request of it fails at once meanwhile,
 also in the next cycle);
 a 401 is refreshed and retried once by ``AuthorizedHttp``, then the account needs consent.
+Requests and token refreshes go through the proxy the environment names (:class:`ProxiedHttp`);
+a proxy that is down is retried like a broken connection, one that refuses the tunnel (407:
+wrong credentials) is not, and both messages name the proxy by host and port.
 Anything else raised inside a request or a token refresh (a client library bug, a token
 file google-auth chokes on) fails that calendar with a ``ConnectorError``; its traceback is
 logged at debug level only. Waits end at once on :meth:`Session.interrupt`. Messages name
@@ -32,6 +35,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import google_auth_httplib2  # type: ignore[import-untyped]
 import httplib2  # type: ignore[import-untyped]
@@ -52,9 +56,27 @@ from syncd.errors import (
     NotFound,
     TransientError,
 )
+from syncd.proxies import (
+    ProxyFailure,
+    ProxyRefused,
+    ProxyUnsupported,
+    authority,
+    connect_to,
+    open_tunnel,
+    proxy_for,
+    proxy_suffix,
+)
 from syncd.transport import ErrorRule, exception_rule, retry_after, status_rule
 
-__all__ = ["EXCEPTIONS", "STATUSES", "CalendarGone", "Session", "resource_for", "service_for"]
+__all__ = [
+    "EXCEPTIONS",
+    "STATUSES",
+    "CalendarGone",
+    "ProxiedHttp",
+    "Session",
+    "resource_for",
+    "service_for",
+]
 
 log = structlog.get_logger("syncd.google")
 
@@ -106,6 +128,9 @@ STATUSES: Mapping[tuple[str, int, str | None], _Rule] = {
     ("delete", 412, None): _CHANGED,
     ("create", 409, None): _Rule(AlreadyExists, "already exists"),
     ("*", 400, None): _Rule(ConnectorError, "Google refused the request"),
+    ("*", 407, None): _Rule(
+        TransientError, "the proxy refused the request (check the user and password in its URL)"
+    ),
 }
 _SERVER_ERROR = _Rule(TransientError, "server error", retry=True)
 _UNEXPECTED = _Rule(ConnectorError, "unexpected reply")
@@ -120,6 +145,9 @@ EXCEPTIONS: tuple[tuple[type[BaseException], _Rule], ...] = (
         ssl.SSLCertVerificationError,
         _Rule(ConnectorError, "TLS failed: certificate not trusted (see ca_file)"),
     ),
+    (ProxyRefused, _Rule(TransientError, "the proxy refused the tunnel")),
+    (ProxyFailure, _Rule(TransientError, "the proxy failed", retry=True, rebuild=True)),
+    (ProxyUnsupported, _Rule(ConnectorError, "the proxy cannot be used")),
     (TimeoutError, _Rule(TransientError, "no answer within the timeout", retry=True, rebuild=True)),
     (ConnectionError, _Rule(TransientError, "the connection broke", retry=True, rebuild=True)),
     (
@@ -145,6 +173,79 @@ EXCEPTIONS: tuple[tuple[type[BaseException], _Rule], ...] = (
     (OSError, _Rule(ConnectorError, "the client could not set up the connection")),
 )
 _RAISED = tuple(kind for kind, _rule in EXCEPTIONS)
+
+
+class _HTTPSConnection(httplib2.HTTPSConnectionWithTimeout):  # type: ignore[misc]
+    """httplib2's HTTPS connection, through the environment's proxy in a CONNECT tunnel;
+    TLS (and ``ca_file``) stays between syncd and Google."""
+
+    def __init__(self, host: str, port: int | None = None, **kwargs: Any) -> None:
+        super().__init__(host, port, **kwargs)
+        self.proxy = proxy_for(f"https://{authority(self.host, self.port)}/")
+
+    def connect(self) -> None:
+        """Connect directly, or open a tunnel through the proxy; then TLS."""
+        if self.proxy is None:
+            super().connect()
+            return
+        sock = open_tunnel(self.proxy, self.host, self.port, self.timeout)
+        try:
+            self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+
+
+class _HTTPConnection(httplib2.HTTPConnectionWithTimeout):  # type: ignore[misc]
+    """httplib2's plain HTTP connection, through the environment's proxy with absolute URIs
+    (an emulator or a local endpoint; Google itself is HTTPS)."""
+
+    def __init__(self, host: str, port: int | None = None, **kwargs: Any) -> None:
+        super().__init__(host, port, **kwargs)
+        self.proxy = proxy_for(f"http://{authority(self.host, self.port)}/")
+
+    def connect(self) -> None:
+        """Connect to the server, or to the proxy."""
+        if self.proxy is None:
+            super().connect()
+            return
+        self.sock = connect_to(self.proxy, self.timeout)
+
+    def putrequest(self, method: str, url: str, *args: Any, **kwargs: Any) -> None:
+        """Start the request; through a proxy with the absolute URI and the proxy's
+        credentials."""
+        if self.proxy is not None and url.startswith("/"):
+            url = f"http://{authority(self.host, self.port)}{url}"
+        super().putrequest(method, url, *args, **kwargs)
+        if self.proxy is not None and self.proxy.authorization is not None:
+            self.putheader("Proxy-Authorization", self.proxy.authorization)
+
+
+_CONNECTIONS = {"https": _HTTPSConnection, "http": _HTTPConnection}
+
+
+class ProxiedHttp(httplib2.Http):  # type: ignore[misc]
+    """``httplib2.Http`` that reaches servers through the proxy the environment names
+    (:mod:`syncd.proxies`, ``NO_PROXY`` included). httplib2's own proxy support needs PySocks,
+    which syncd does not install: without it httplib2 ignores ``HTTPS_PROXY`` and connects
+    directly."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(proxy_info=None, **kwargs)
+
+    def request(
+        self,
+        uri: str,
+        method: str = "GET",
+        body: Any = None,
+        headers: Any = None,
+        redirections: int = httplib2.DEFAULT_MAX_REDIRECTS,
+        connection_type: Any = None,
+    ) -> Any:
+        """httplib2's request, on syncd's connections."""
+        if connection_type is None:
+            connection_type = _CONNECTIONS.get(urlsplit(uri).scheme.lower())
+        return super().request(uri, method, body, headers, redirections, connection_type)
 
 
 class _Unused:
@@ -257,7 +358,7 @@ class Session:
         return resource_for(self.options.api_endpoint, name)
 
     def _authorized_http(self, credentials: Any) -> Any:
-        plain = httplib2.Http(
+        plain = ProxiedHttp(
             timeout=self.options.timeout,
             ca_certs=None if self.options.ca_file is None else str(self.options.ca_file),
         )
@@ -307,11 +408,15 @@ class Session:
                 detail = f"{rule.message} (HTTP {status}{f' {reason}' if reason else ''}, {what})"
                 if rule.error is ConnectorError and status == 400:
                     detail += f": {str(error.reason)[:200]}"
+                if status == 407:
+                    detail += proxy_suffix(self.options.api_endpoint)
             except RefreshError as error:
                 rule, detail = self._refresh_rule(error, what)
             except _RAISED as error:
                 rule = exception_rule(error, EXCEPTIONS)
                 detail = f"{rule.message} ({what}: {type(error).__name__})"
+                if isinstance(error, ProxyFailure | ProxyUnsupported):
+                    detail = f"{error} ({what})"  # names the proxy, never its credentials
                 if rule.rebuild:
                     self._drop_http()
             except GoogleAuthError as error:

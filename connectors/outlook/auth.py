@@ -8,8 +8,9 @@ file: refresh tokens rotate, so a second process (``syncd once`` beside the daem
 the newest one. Without a usable account the calendar "needs consent" (``syncd auth outlook``).
 
 MSAL's application is built at the first token request (its constructor fetches the
-authority's OpenID configuration). Its HTTP client is a ``requests`` session that ignores the
-environment's CA variables and trusts ``ca_file``. Instance discovery (a call to
+authority's OpenID configuration). Its HTTP client is a ``requests`` session that takes the
+proxy from the environment (:mod:`syncd.proxies`) but ignores its CA variables and trusts
+``ca_file``. Instance discovery (a call to
 login.microsoftonline.com) is skipped for any authority host that is not Microsoft's.
 
 Access tokens, refresh tokens, secrets and private keys are registered with
@@ -32,13 +33,13 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 import msal  # type: ignore[import-untyped]
-import requests
 import structlog
 from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS  # type: ignore[import-untyped]
-from requests.exceptions import RequestException, SSLError
+from requests.exceptions import ProxyError, RequestException, SSLError
 
 from connectors.outlook.options import OutlookOptions
 from syncd.errors import AuthError, ConnectorError, TransientError
+from syncd.proxies import ProxiedSession, ProxyUnsupported, proxy_suffix
 from syncd.secrets import Secret, SecretError, TokenStore, read_secret
 
 __all__ = [
@@ -86,9 +87,11 @@ _CACHE_FIELDS = (
 log = structlog.get_logger("syncd.outlook")
 
 
-def _unreachable(name: str, error: RequestException, ca_file: Path | None) -> ConnectorError:
+def _unreachable(name: str, error: RequestException, options: OutlookOptions) -> ConnectorError:
     """A failed exchange with the sign-in service: TLS trouble is the configuration's (the
-    certificate is not trusted, or ``ca_file`` is no PEM bundle), anything else may pass."""
+    certificate is not trusted, or ``ca_file`` is no PEM bundle), anything else may pass.
+    A proxy in the way is named (host and port)."""
+    ca_file = options.ca_file
     if isinstance(error, SSLError):
         trust = f"ca_file {ca_file}" if ca_file is not None else "the system's CAs (see ca_file)"
         return ConnectorError(
@@ -96,17 +99,24 @@ def _unreachable(name: str, error: RequestException, ca_file: Path | None) -> Co
             "TLS with the sign-in service failed: its certificate is not trusted by "
             f"{trust}, or ca_file is not a PEM bundle of CA certificates",
         )
-    return TransientError(name, f"cannot reach the sign-in service ({type(error).__name__})")
+    why = type(error).__name__
+    if isinstance(error, ProxyError):
+        why = "the proxy cannot be reached or refused to connect"
+    return TransientError(
+        name, f"cannot reach the sign-in service ({why}){proxy_suffix(options.authority)}"
+    )
 
 
 @contextlib.contextmanager
-def _sign_in_service(name: str, ca_file: Path | None) -> Iterator[None]:
+def _sign_in_service(name: str, options: OutlookOptions) -> Iterator[None]:
     """MSAL's failures while it talks to the sign-in service, as syncd errors: no answer, or
     an answer it cannot read (a proxy's error page), may pass."""
     try:
         yield
     except RequestException as error:
-        raise _unreachable(name, error, ca_file) from None
+        raise _unreachable(name, error, options) from None
+    except ProxyUnsupported as error:
+        raise ConnectorError(name, str(error)) from None
     except ValueError as error:  # json.JSONDecodeError and MSAL's own checks of answers
         raise TransientError(
             name, f"the sign-in service sent an unreadable answer ({_first_line(error)})"
@@ -122,13 +132,12 @@ def needs_consent(calendar: str) -> str:
     return f"needs consent: run 'syncd auth outlook --calendar {calendar}'"
 
 
-class MsalHttp(requests.Session):
-    """MSAL's HTTP client: the environment's CA variables ignored, ``ca_file`` trusted, a
-    timeout on every request."""
+class MsalHttp(ProxiedSession):
+    """MSAL's HTTP client: the environment's proxy used, its CA variables ignored,
+    ``ca_file`` trusted, a timeout on every request."""
 
     def __init__(self, verify: bool | str, timeout: float) -> None:
         super().__init__()
-        self.trust_env = False
         self.verify = verify
         self._timeout = timeout
 
@@ -196,7 +205,9 @@ class _Base:
         try:
             return build()
         except RequestException as error:
-            raise _unreachable(self.name, error, self.options.ca_file) from None
+            raise _unreachable(self.name, error, self.options) from None
+        except ProxyUnsupported as error:
+            raise ConnectorError(self.name, str(error)) from None
         except ValueError as error:
             raise ConnectorError(
                 self.name,
@@ -286,7 +297,7 @@ class DelegatedCredentials(_Base):
             accounts = app.get_accounts()
             if not accounts:
                 raise self._consent_error()
-            with _sign_in_service(self.name, self.options.ca_file):
+            with _sign_in_service(self.name, self.options):
                 result = app.acquire_token_silent_with_error(
                     SCOPES, account=accounts[0], force_refresh=force
                 )
@@ -376,7 +387,7 @@ class AppCredentials(_Base):
             )
         if force:
             self._app.remove_tokens_for_client()
-        with _sign_in_service(self.name, self.options.ca_file):
+        with _sign_in_service(self.name, self.options):
             result = self._app.acquire_token_for_client(scopes=[app_scope(self.options)])
         if result and "access_token" in result:
             self._failure_logged = False
@@ -457,7 +468,7 @@ def device_code_sign_in(name: str, options: OutlookOptions, out: TextIO) -> str:
         # An unreadable cache file is replaced by this sign-in.
         credentials.start_empty()
         app = credentials.app()
-    with _sign_in_service(name, options.ca_file):
+    with _sign_in_service(name, options):
         flow = app.initiate_device_flow(scopes=SCOPES)
         if "user_code" not in flow:
             said = flow.get("error", "no device code")

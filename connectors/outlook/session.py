@@ -7,7 +7,9 @@ connection errors are retried, honouring ``Retry-After``, else after a capped ex
 backoff with full jitter; then ``TransientError``. A 401 renews the access token once. At
 most :data:`MAX_IN_FLIGHT` requests per mailbox are in flight across every connector of the
 process (Outlook's documented limit). Waits end at once on :meth:`GraphSession.interrupt`.
-Messages name the calendar, the operation and the path, never a token.
+Messages name the calendar, the operation and the path, never a token. Requests go through
+the proxy the environment names (:mod:`syncd.proxies`); a failure there names the proxy by
+host and port.
 """
 
 from __future__ import annotations
@@ -20,10 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-import requests
 import structlog
 from requests.exceptions import ConnectionError as HTTPConnectionError
-from requests.exceptions import RequestException, SSLError, Timeout
+from requests.exceptions import ProxyError, RequestException, SSLError, Timeout
 
 from syncd.errors import (
     AlreadyExists,
@@ -34,6 +35,7 @@ from syncd.errors import (
     NotFound,
     TransientError,
 )
+from syncd.proxies import ProxiedSession, ProxyUnsupported, proxy_suffix
 from syncd.transport import ErrorRule, exception_rule, retry_after, status_rule
 
 __all__ = [
@@ -102,8 +104,13 @@ class Call:
 EXCEPTIONS: tuple[tuple[type[BaseException], ErrorRule], ...] = (
     (SSLError, ErrorRule(ConnectorError, "TLS failed: certificate not trusted (see ca_file)")),
     (Timeout, ErrorRule(TransientError, "no answer within the timeout", retry=True)),
+    (
+        ProxyError,
+        ErrorRule(TransientError, "the proxy cannot be reached or refused to connect", retry=True),
+    ),
     (HTTPConnectionError, ErrorRule(TransientError, "cannot connect to Graph", retry=True)),
     (RequestException, ErrorRule(TransientError, "the HTTP exchange failed", retry=True)),
+    (ProxyUnsupported, ErrorRule(ConnectorError, "the proxy cannot be used")),
     # Local trouble under the HTTP stack: a CA file that cannot be read, no file handles.
     (OSError, ErrorRule(ConnectorError, "the client could not set up the connection")),
 )
@@ -144,6 +151,9 @@ STATUSES: Mapping[tuple[str, int, str | None], ErrorRule] = {
     ("create", 404, None): ErrorRule(NotFound, "the calendar does not exist"),
     ("find", 404, None): ErrorRule(NotFound, "the calendar does not exist"),
     ("*", 429, None): ErrorRule(TransientError, "throttled by Graph", retry=True),
+    ("*", 407, None): ErrorRule(
+        TransientError, "the proxy refused the request (check the user and password in its URL)"
+    ),
 }
 _MARKERS = ("syncstate", "resyncrequired", "itemnotfound")
 
@@ -243,9 +253,9 @@ class GraphSession:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.max_wait = max_wait
-        self.http = requests.Session()
-        # REQUESTS_CA_BUNDLE and friends would silently replace a configured ca_file.
-        self.http.trust_env = False
+        # Only the proxy comes from the environment: REQUESTS_CA_BUNDLE and friends would
+        # silently replace a configured ca_file.
+        self.http = ProxiedSession()
         self.http.verify = verify
         self.requests_sent = 0
         """Requests put on the wire (a batch counts once), for tests and benchmarks."""
@@ -286,6 +296,9 @@ class GraphSession:
             except _RAISED as error:
                 rule = exception_rule(error, EXCEPTIONS)
                 detail = f"{rule.message} ({operation}: {method} {path}: {type(error).__name__})"
+                if isinstance(error, ProxyUnsupported):
+                    detail = f"{error} ({operation}: {method} {path})"
+                detail += proxy_suffix(url)
             else:
                 if reply.status in ok:
                     self._auth_logged = False
@@ -299,6 +312,8 @@ class GraphSession:
                 code = error_code(reply)
                 shown = f", {code}" if code else ""
                 detail = f"{rule.message} (HTTP {reply.status}{shown} for {method} {path})"
+                if reply.status == 407:
+                    detail += proxy_suffix(url)
             if rule.retry and attempt < self.attempts and self._pause(attempt, wait, detail):
                 continue
             raise self._failure(rule, detail, wait)
