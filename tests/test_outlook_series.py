@@ -409,6 +409,27 @@ def test_etags_without_a_series_still_work(
     assert series_in(connector.update(of_a[3], annotated, old[of_a[3]])) == a["id"]
 
 
+def test_a_failed_fetch_keeps_the_etag_the_core_holds(
+    servers: Servers, connector: OutlookConnector, user: str, calendar_id: str
+) -> None:
+    """A changed occurrence whose fetch is refused: the failure carries the etag the core
+    holds (with its series), so the same entry, offered again while the engine holds the
+    cursor back, is fetched then and not taken for a version the core already has."""
+    master = _series(servers, user, calendar_id, NOW + timedelta(days=1))
+    first = connector.list_changes(None, {})
+    known = snapshot(first, {})
+    href = _occurrences(servers, user, calendar_id, master["id"])[1]
+    servers.emu.patch_event(user, href, {"subject": "renamed"})
+    servers.emu.inject("400", path_contains=f"/events/{href}?$expand")
+    refused = connector.list_changes(first.cursor, known)
+    [failure] = refused.failures
+    assert (failure.href, failure.etag, failure.lasting) == (href, known[href], False)
+    as_the_engine_keeps_it = {**known, href: failure.etag}
+    again = connector.list_changes(first.cursor, as_the_engine_keeps_it)
+    assert [o.href for o in again.upserts] == [href]
+    assert not again.failures
+
+
 # --- the engine ----------------------------------------------------------------------------
 
 

@@ -37,7 +37,7 @@ from connectors.outlook.cursor import (
     parse_cursor,
     window_for,
 )
-from connectors.outlook.etags import etag_of, key_of, series_in, series_of
+from connectors.outlook.etags import etag_of, key_of, series_of
 from connectors.outlook.graph import Graph
 from connectors.outlook.items import (
     TRANSACTION_PREFIX,
@@ -47,11 +47,11 @@ from connectors.outlook.items import (
     item_id,
     private_data,
 )
-from connectors.outlook.listing import Found, Lister, Round
+from connectors.outlook.listing import Lister, Round
 from connectors.outlook.names import Names, could_be_id
 from connectors.outlook.options import OutlookOptions, option_warnings, parse_options
 from connectors.outlook.render import render
-from connectors.outlook.series import SeriesRead, SeriesReader, held_members, unlisted, unsure
+from connectors.outlook.series import SeriesRound, series_found
 from connectors.outlook.session import DeltaExpired, GraphSession
 from connectors.outlook.writes import (
     Fields,
@@ -114,7 +114,7 @@ class OutlookConnector(Connector):
         self.finder = CalendarFinder(options, self.graph)
         self.names = Names()
         self.lister = Lister(self.graph, self.names)
-        self.series = SeriesReader(self.graph)
+        self.series = SeriesRound(self.graph, self.lister, self.names)
         self.clock = clock
 
     @classmethod
@@ -192,7 +192,7 @@ class OutlookConnector(Connector):
         calendar_id = self.finder.id(may_create=not known)
         delta = self._fresh_round(calendar_id, window)
         found = self.lister.complete(delta.changed(), known, calendar_id, window, whole=True)
-        starts = self.series.starts(_series(found), calendar_id)
+        starts = self.series.reader.starts(series_found(found), calendar_id)
         objects, failures = self.lister.finish(found, starts)
         cursor = Cursor(delta.link, window[0], window[1], fp, calendar_id).text()
         return Delta(upserts=objects, removed=(), cursor=cursor, full=True, failures=failures)
@@ -218,8 +218,8 @@ class OutlookConnector(Connector):
         window = (state.start, state.end)
         found = self.lister.complete(changed, known, state.calendar, window)
         removed, vanished = self._removed_ids(delta.removed(), known, found.settled())
-        touched = self._touched(entries, removed, found, known)
-        starts = self._reconcile(found, touched, removed, known, state)
+        series = self.series.touched(entries, removed, found, known)
+        starts = self.series.reconcile(found, series, removed, known, state.calendar, window)
         objects, failures = self.lister.finish(found, starts)
         gone = {href for href in found.gone | vanished if href in known}
         for href in gone:
@@ -231,51 +231,6 @@ class OutlookConnector(Connector):
             full=False,
             failures=failures,
         )
-
-    def _touched(
-        self,
-        entries: Mapping[str, Mapping[str, Any]],
-        removed: list[str],
-        found: Found,
-        known: Mapping[str, str],
-    ) -> set[str]:
-        """The series of the round's changed entries (held ones too: a cycle that failed is
-        offered the same entries again), of the removed ids the core holds and of the items
-        found."""
-        touched = {series_of(item) for item in found.items.values()}
-        for identifier, entry in entries.items():
-            touched.add(series_of(entry) or self._series_held(known, identifier))
-        touched.update(self._series_held(known, identifier) for identifier in removed)
-        return {series for series in touched if series is not None}
-
-    def _series_held(self, known: Mapping[str, str], identifier: str) -> str | None:
-        return series_in(known.get(self.names.href_of_id(identifier), ""))
-
-    def _reconcile(
-        self,
-        found: Found,
-        touched: set[str],
-        removed: list[str],
-        known: Mapping[str, str],
-        state: Cursor,
-    ) -> dict[str, When]:
-        """Check the removed ids the core holds, and the occurrences it holds of the touched
-        series that their listing lacks (:mod:`.series`); the series starts of the items."""
-        window = (state.start, state.end)
-        read = self.series.read(touched, state.calendar, window) if touched else SeriesRead()
-        held = held_members(known, read.listed.keys() | read.failed.keys())
-        settled = found.settled() | {self.names.href_of_id(i) for i in removed}
-        missing = unlisted(read, held, settled, self.names.href_of_id)
-        if missing:
-            log.info("outlook.unlisted_occurrences", calendar=self.name, count=len(missing))
-        checked = [*removed, *(self._id_for(href) for href in missing)]
-        found.merge(self.lister.check_removed(checked, known, state.calendar))
-        found.merge(Found(failures=unsure(read, held, found.settled(), known, self.name)))
-        others = _series(found) - touched
-        return {**read.starts, **self.series.starts(others, state.calendar)}
-
-    def _id_for(self, href: str) -> str:
-        return self.names.id_of(href) or href
 
     def _href_of_entry(self, identifier: str, entry: Mapping[str, Any]) -> str:
         """The href of a delta entry, which may lack ``transactionId`` (a partial update)."""
@@ -486,7 +441,7 @@ class OutlookConnector(Connector):
         start = None
         if series is not None:
             calendar_id = self.finder.id(may_create=False)
-            start = self.series.starts([series], calendar_id).get(series)
+            start = self.series.reader.starts([series], calendar_id).get(series)
         data = self._render(href, item, start)
         return RemoteObject(href=href, etag=self._etag(href, item), data=data)
 
@@ -528,11 +483,6 @@ def _held(known: Mapping[str, str], href: str, entry: Mapping[str, Any]) -> bool
         return held is not None and key_of(held) == change_key(entry)
     except MalformedItem:
         return False
-
-
-def _series(found: Found) -> set[str]:
-    """The series of the occurrences and exceptions found."""
-    return {series for item in found.items.values() if (series := series_of(item)) is not None}
 
 
 def _created_at(item: Mapping[str, Any], href: str) -> bool:

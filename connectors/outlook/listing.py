@@ -135,9 +135,10 @@ class Lister:
     def check_removed(
         self, ids: Iterable[str], known: Mapping[str, str], calendar_id: str
     ) -> Found:
-        """Fetch the items the core holds that Graph reported removed: gone (404: deleted or
-        moved to another calendar; or now a series master, whose occurrences are listed on
-        their own) or changed (moved out of the window, changed outside it)."""
+        """Fetch the items the core holds that Graph reported removed (or that the listing
+        of their series lacks, :mod:`.series`): gone (404: deleted or moved to another
+        calendar; or now a series master, whose occurrences are listed on their own) or
+        changed (moved out of the window, changed outside it)."""
         found = Found()
         wanted = list(dict.fromkeys(ids))
         for identifier, reply in self._fetch(wanted, calendar_id).items():

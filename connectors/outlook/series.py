@@ -31,18 +31,29 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import structlog
 
-from connectors.outlook.etags import series_in
+from connectors.outlook.etags import series_in, series_of
 from connectors.outlook.graph import VIEW_PAGE_SIZE, Graph
 from connectors.outlook.items import MalformedItem, graph_time
+from connectors.outlook.listing import Found, Lister
+from connectors.outlook.names import Names
 from connectors.outlook.session import Reply
 from syncd.connector import ItemFailure
 from syncd.errors import NotFound
 from syncd.model import When
 
-__all__ = ["SeriesRead", "SeriesReader", "held_members", "unlisted", "unsure"]
+__all__ = [
+    "SeriesRead",
+    "SeriesReader",
+    "SeriesRound",
+    "held_members",
+    "series_found",
+    "unlisted",
+    "unsure",
+]
 
 log = structlog.get_logger("syncd.outlook")
 
@@ -135,9 +146,68 @@ class SeriesReader:
             self.graph.session.check("get", reply, f"series {series}")
 
 
+class SeriesRound:
+    """The series part of a listing: their starts, and (after a delta link) the occurrences
+    of the touched series reconciled as a set."""
+
+    def __init__(self, graph: Graph, lister: Lister, names: Names) -> None:
+        self.reader = SeriesReader(graph)
+        self.lister = lister
+        self.names = names
+        self.name = graph.name
+
+    def touched(
+        self,
+        entries: Mapping[str, Mapping[str, Any]],
+        removed: Iterable[str],
+        found: Found,
+        known: Mapping[str, str],
+    ) -> set[str]:
+        """The series of a round's changed entries (held ones too: a cycle that failed is
+        offered the same entries again), of the removed ids the core holds and of the items
+        found."""
+        named = [series_of(e) or self._held_series(known, i) for i, e in entries.items()]
+        named += [self._held_series(known, identifier) for identifier in removed]
+        return series_found(found) | {series for series in named if series is not None}
+
+    def reconcile(
+        self,
+        found: Found,
+        touched: set[str],
+        removed: list[str],
+        known: Mapping[str, str],
+        calendar_id: str,
+        window: tuple[datetime, datetime],
+    ) -> dict[str, When]:
+        """Check the ``removed`` ids the core holds and the occurrences it holds of the
+        ``touched`` series that their listing lacks, into ``found``; the starts of the series
+        of every item found."""
+        read = self.reader.read(touched, calendar_id, window) if touched else SeriesRead()
+        held = held_members(known, read.listed.keys() | read.failed.keys())
+        settled = found.settled() | {self.names.href_of_id(i) for i in removed}
+        missing = unlisted(read, held, settled, self.names.href_of_id)
+        if missing:
+            log.info("outlook.unlisted_occurrences", calendar=self.name, count=len(missing))
+        checked = [*removed, *(self.names.id_of(href) or href for href in missing)]
+        found.merge(self.lister.check_removed(checked, known, calendar_id))
+        found.merge(Found(failures=unsure(read, held, found.settled(), known, self.name)))
+        others = series_found(found) - touched
+        return {**read.starts, **self.reader.starts(others, calendar_id)}
+
+    def _held_series(self, known: Mapping[str, str], identifier: str) -> str | None:
+        return series_in(known.get(self.names.href_of_id(identifier), ""))
+
+
+def series_found(found: Found) -> set[str]:
+    """The series of the occurrences and exceptions found."""
+    return {series for item in found.items.values() if (series := series_of(item)) is not None}
+
+
 def held_members(known: Mapping[str, str], series: Collection[str]) -> dict[str, set[str]]:
     """The hrefs the core holds of each of ``series`` (read from their etags)."""
     found: dict[str, set[str]] = {s: set() for s in series}
+    if not found:
+        return found
     for href, etag in known.items():
         member_of = series_in(etag)
         if member_of in found:

@@ -218,10 +218,10 @@ class GraphEmulator:
         """Answer the next ``times`` matching requests with ``fault``, changing nothing.
 
         Faults: "429" (``TooManyRequests``, ``Retry-After`` default 1), "503", "500", "504",
-        "401", "404" (``ErrorItemNotFound``, though the resource exists), "reset" (the
-        connection closes without an answer), "slow" (waits ``delay``,
-        default 1 s, then serves the request normally). ``path_contains`` matches the path and
-        query (``/v1.0/me/...``); ``delay`` also delays the other faults.
+        "401", "404" (``ErrorItemNotFound``, though the resource exists), "400"
+        (``ErrorInvalidRequest``), "reset" (the connection closes without an answer), "slow"
+        (waits ``delay``, default 1 s, then serves the request normally). ``path_contains``
+        matches the path and query (``/v1.0/me/...``); ``delay`` also delays the other faults.
         """
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FAULTS", "Dispatcher", "Fault", "Raw", "Recorded", "Reset"]
 
-FAULTS = ("429", "503", "500", "504", "slow", "reset", "401", "404")
+FAULTS = ("429", "503", "500", "504", "slow", "reset", "401", "404", "400")
 SLOW_DEFAULT = 1.0
 _JSON = (
     "application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible=false; "
@@ -265,6 +265,7 @@ def _apply(fault: Fault) -> None:
             {},
         ),
         "404": (404, "ErrorItemNotFound", "The specified object was not found in the store.", {}),
+        "400": (400, "ErrorInvalidRequest", "The request is invalid.", {}),
     }
     status, code, message, headers = answers[fault.kind]
     raise GraphError(status, code, message, headers=headers)
