@@ -367,8 +367,9 @@ def test_a_refused_listing_of_the_series_keeps_the_state(
     servers: Servers, connector: OutlookConnector, user: str, calendar_id: str
 ) -> None:
     """The instances listing answers 404: nothing is removed, the occurrences it would have
-    checked are (lasting) item failures at the etag the core holds. Throttled past the
-    retries: the cycle fails as transient. The next listing that works removes it."""
+    checked are (lasting) item failures at the etag the core holds. When the series is
+    touched again, a listing throttled past the retries fails the cycle as transient; the
+    next listing that works removes the deleted occurrence."""
     a = _series(servers, user, calendar_id, NOW + timedelta(days=1))
     first = connector.list_changes(None, {})
     known = snapshot(first, {})
@@ -381,10 +382,12 @@ def test_a_refused_listing_of_the_series_keeps_the_state(
     assert {f.href for f in refused.failures} == {of_a[0], of_a[1], of_a[3]}
     assert all(f.lasting and f.etag == known[f.href] for f in refused.failures)
     assert "could not be listed (HTTP 404)" in refused.failures[0].reason
+    known = snapshot(refused, known)
+    servers.emu.patch_event(user, of_a[3], {"subject": "renamed too"})
     servers.emu.inject("503", times=5, path_contains=f"/events/{a['id']}/instances")
     with pytest.raises(TransientError):
-        connector.list_changes(first.cursor, known)
-    again = connector.list_changes(first.cursor, known)
+        connector.list_changes(refused.cursor, known)
+    again = connector.list_changes(refused.cursor, known)
     assert list(again.removed) == [of_a[1]]
     assert not again.failures
 
