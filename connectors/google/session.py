@@ -440,6 +440,8 @@ class Session:
                 else:
                     self.account.pause(delay, f"Google asked to wait {delay:.0f}s")
                     detail += f"; Google asks to wait {delay:.0f}s, the account waits that long"
+            elif rule.retry and self.interrupted.is_set():  # stopped before the wait began
+                detail += "; not retried, syncd is stopping"
             raise self._failure(rule, detail)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
