@@ -61,11 +61,12 @@ def annotate_event(
 
     The target is the VEVENT with ``uid`` whose RECURRENCE-ID (as UTC text
     ``YYYY-MM-DDTHH:MM:SSZ`` or date ``YYYY-MM-DD``) equals ``instance``, if such an override
-    exists, else the series master. A floating RECURRENCE-ID is read in the master's zone,
-    else ``zone``, else UTC. Only the inserted or replaced lines differ from ``data``; new
-    lines go just before that VEVENT's ``END:VEVENT`` with its line ending. Raises
-    ValueError for a name outside ``X-SYNCD-``, a value with control characters other than
-    tab and newline, or when no VEVENT matches.
+    exists, else the series master, else the object's only VEVENT with ``uid`` (an
+    occurrence delivered on its own, whose key moved with its series). A floating
+    RECURRENCE-ID is read in the master's zone, else ``zone``, else UTC. Only the inserted or
+    replaced lines differ from ``data``; new lines go just before that VEVENT's
+    ``END:VEVENT`` with its line ending. Raises ValueError for a name outside ``X-SYNCD-``,
+    a value with control characters other than tab and newline, or when no VEVENT matches.
     """
     wanted = _validated(properties)
     lines = _logical_lines(_decode(data))
@@ -208,6 +209,10 @@ def _target(
                 return block
     if masters:
         return masters[0]
+    if len(events) == 1:
+        # An occurrence listed on its own (Graph) whose series moved as a whole: its key is
+        # now the shifted one, but the object holds just this appointment.
+        return events[0]
     shown = uid if instance is None else f"{uid} ({instance})"
     raise ValueError(f"no VEVENT with UID {shown!r} in this object")
 

@@ -768,10 +768,22 @@ def test_annotate_refuses_an_unknown_uid() -> None:
 
 
 def test_annotate_refuses_a_missing_instance_without_master() -> None:
-    """An instance with neither an override nor a master is an error."""
-    data = calendar(event("o1", START, END, "RECURRENCE-ID:20261201T130000Z"))
+    """An instance with neither its override nor a master among several overrides is an
+    error."""
+    data = calendar(
+        event("o1", START, END, "RECURRENCE-ID:20261201T130000Z"),
+        event("o1", START, END, "RECURRENCE-ID:20261202T130000Z"),
+    )
     with pytest.raises(ValueError, match="no VEVENT"):
         annotate_event(data, uid="o1", instance="2026-12-08T13:00:00Z", properties=PROPS)
+
+
+def test_annotate_takes_a_lone_occurrence_whose_key_moved_with_its_series() -> None:
+    """An object holding one occurrence on its own (as Graph lists them) is annotated even
+    when the verdict names the occurrence's old key: its series moved as a whole."""
+    data = calendar(event("o1", START, END, "RECURRENCE-ID:20261201T140000Z"))
+    out = annotate_event(data, uid="o1", instance="2026-12-01T13:00:00Z", properties=PROPS)
+    assert private_properties(out) == PROPS
 
 
 def test_private_properties_reads_all_vevents() -> None:

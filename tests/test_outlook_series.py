@@ -452,6 +452,10 @@ def test_a_series_moved_an_hour_is_a_move_of_each_occurrence(h: GraphHarness) ->
     assert _changes(h) == [("moved", format_when(o)) for o in originals]
     starts = [c["start_after"] for c in h.records_of("change")]
     assert starts == [format_when(o + HOUR) for o in originals]
+    # Each move's annotation lands on the shifted occurrence, whose key is the new start.
+    writes = [(w["action"], w["status"]) for w in h.records_of("write")]
+    assert writes.count(("annotate", "applied")) == len(originals)
+    assert not [w for w in writes if w[1] == "failed"]
 
 
 def test_an_all_day_series_moved_a_day_is_a_move_of_each_occurrence(h: GraphHarness) -> None:
