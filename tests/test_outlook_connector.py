@@ -887,3 +887,24 @@ def test_calendars_of_one_account_share_its_token_cache(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
         parse_options(config(tmp_path, account="me", token_cache="elsewhere.json"))  # noqa: S106
     assert "account" in problems(error)
+
+
+def test_a_teams_join_link_becomes_a_conference_property() -> None:
+    """``onlineMeeting.joinUrl`` (or the older ``onlineMeetingUrl``) is written as
+    CONFERENCE; a value of the wrong shape is left out, and the item still renders."""
+    from connectors.outlook.render import render as render_item
+
+    join = "https://teams.microsoft.com/l/meetup-join/abc"
+    base = {
+        "id": "AAMk1",
+        "iCalUId": "u1",
+        "type": "singleInstance",
+        "subject": "Coaching",
+        "start": {"dateTime": "2026-12-01T10:00:00.0000000", "timeZone": "UTC"},
+        "end": {"dateTime": "2026-12-01T11:00:00.0000000", "timeZone": "UTC"},
+    }
+    data = render_item({**base, "onlineMeeting": {"joinUrl": join}, "onlineMeetingUrl": join})
+    unfolded = data.replace(b"\r\n ", b"").split(b"\r\n")
+    lines = [line for line in unfolded if line.startswith(b"CONFERENCE")]
+    assert lines == [b"CONFERENCE;VALUE=URI;FEATURE=VIDEO:" + join.encode()]
+    assert b"CONFERENCE" not in render_item({**base, "onlineMeeting": {"joinUrl": 7}})

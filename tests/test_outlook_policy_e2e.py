@@ -441,3 +441,20 @@ def test_the_window_slides_with_the_clock(h: GraphHarness) -> None:
     assert near["id"] in held
     assert h.records_of("change") == []
     assert h.records_of("resync") == []
+
+
+# --- the readiness check sees Teams links ---------------------------------------------------
+
+
+def test_a_teams_link_counts_for_the_readiness_check(h: GraphHarness) -> None:
+    """A remote meeting made as a Teams meeting (Graph holds its join link in
+    ``onlineMeeting``) is ready; the same meeting without one gets a readiness note."""
+    h.add(appointment(LATER))
+    h.cycle_all()  # the baseline: the calendar's first cycle
+    teams = {"isOnlineMeeting": True, "onlineMeetingProvider": "teamsForBusiness"}
+    h.add(appointment(SOON, subject="[remote] Coaching", **teams))
+    h.add(appointment(SOON + HOUR, subject="[remote] Coaching"))
+    h.cycle_all()
+    [note] = h.notes()
+    assert note["subject"].startswith("Meeting link missing")
+    assert note["start"]["dateTime"].startswith(format_when(SOON + HOUR)[:19])

@@ -49,6 +49,8 @@ VIEW_FIELDS = ",".join(
         "responseStatus",
         "attendees",
         "categories",
+        "onlineMeeting",
+        "onlineMeetingUrl",
     )
 )
 """Every field the connector renders or decides on: a ``calendarView`` item with these is

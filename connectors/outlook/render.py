@@ -11,6 +11,7 @@ exceptions, never series masters):
 - DTSTART/DTEND in UTC, all-day events as dates; STATUS:CANCELLED when ``isCancelled`` (the
   server's "Canceled: " subject prefix is stripped, never used as a signal), TENTATIVE when
   shown as tentative; TRANSP from ``showAs``; CLASS from ``sensitivity``;
+- CONFERENCE (RFC 7986) from a Teams or Skype meeting's join link;
 - SUMMARY, DESCRIPTION (the body as text), LOCATION, ORGANIZER, ATTENDEE with PARTSTAT,
   CATEGORIES (without syncd's own), DTSTAMP and LAST-MODIFIED from ``lastModifiedDateTime``,
   and syncd's ``X-SYNCD-*`` properties from its extended property.
@@ -59,6 +60,7 @@ _TAG = re.compile(r"<[^>]*>")
 _BREAK = re.compile(r"<\s*(?:br|/p|/div|/li|/tr|/h\d)\b[^>]*>", re.IGNORECASE)
 _HIDDEN = re.compile(r"<(head|style|script)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _BLANKS = re.compile(r"\n{3,}")
+_WEB_LINK = re.compile(r"https?://[^\s\x00-\x1f\x7f]+")
 _INSTANCE_TYPES = frozenset({"occurrence", "exception"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 """Control characters a TEXT value cannot hold (tab and line feed are kept)."""
@@ -121,6 +123,7 @@ def _event_lines(item: Mapping[str, Any], series_start: When | None) -> list[str
     lines.append(f"SUMMARY:{_escape(subject_text(item))}")
     lines += _optional_text("DESCRIPTION", body_text(item))
     lines += _optional_text("LOCATION", _location(item))
+    lines += [f"CONFERENCE;VALUE=URI;FEATURE=VIDEO:{url}" for url in _meeting_links(item)]
     lines += _status(item)
     lines += _people(item)
     categories = [c for c in _categories(item) if not c.startswith(CATEGORY_PREFIX)]
@@ -235,6 +238,17 @@ def _location(item: Mapping[str, Any]) -> str:
     if not isinstance(location, Mapping):
         raise MalformedItem("location is not an object")
     return _text(location.get("displayName"), "location.displayName")
+
+
+def _meeting_links(item: Mapping[str, Any]) -> list[str]:
+    """The join link of a Teams or Skype meeting (``onlineMeeting.joinUrl``, or the older
+    ``onlineMeetingUrl``), for the core's readiness check. A link is a hint only: a value of
+    the wrong shape is left out rather than failing the item."""
+    meeting = item.get("onlineMeeting")
+    found = [meeting.get("joinUrl") if isinstance(meeting, Mapping) else None]
+    found.append(item.get("onlineMeetingUrl"))
+    links = [v for v in found if isinstance(v, str) and _WEB_LINK.fullmatch(v)]
+    return list(dict.fromkeys(links))
 
 
 def _categories(item: Mapping[str, Any]) -> list[str]:

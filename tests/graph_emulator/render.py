@@ -105,8 +105,20 @@ def _full(instance: Instance, user: str, view: View) -> dict[str, Any]:
     event["recurrence"] = master.recurrence.render() if is_master and master.recurrence else None
     event["attendees"] = data["attendees"]
     event["organizer"] = organizer
-    event["onlineMeeting"] = None
+    event["onlineMeeting"] = _online_meeting(data, master.id)
     return event
+
+
+_MEETING_PROVIDERS = frozenset({"teamsForBusiness", "skypeForBusiness", "skypeForConsumer"})
+
+
+def _online_meeting(data: dict[str, Any], master_id: str) -> dict[str, str] | None:
+    """Graph makes the meeting when ``isOnlineMeeting`` is set with a provider; its join link
+    is the same for every occurrence of a series (choice: derived from the master's id)."""
+    if not data["isOnlineMeeting"] or data["onlineMeetingProvider"] not in _MEETING_PROVIDERS:
+        return None
+    meeting = urllib.parse.quote(master_id, safe="")
+    return {"joinUrl": f"https://teams.microsoft.com/l/meetup-join/{meeting}"}
 
 
 def _times(instance: Instance, zone_name: str) -> tuple[dict[str, str], dict[str, str]]:
