@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 from enum import StrEnum
@@ -41,6 +42,9 @@ _MARKERS = (
     "reviewed_markers",
     "remote_markers",
 )
+# The notes tell the owner to add one of these: an empty list would leave no way to do it.
+_NON_EMPTY = ("reviewed_markers", "remote_markers")
+_HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _CLIENT_KEYS = ("email", "aliases", "name", "rate", "policy")
 # "attended" is not a lapse a client could be escalated for.
 _ESCALATION_KINDS = tuple(k.value for k in VerdictKind if k is not VerdictKind.ATTENDED)
@@ -122,7 +126,22 @@ def _policy_values(
     grace = "grace_late_cancels"
     values[grace] = reader.bounded(table, grace, prefix + grace, 0)
     values.update((key, reader.words(table, key, prefix + key)) for key in _MARKERS)
+    for key in _NON_EMPTY:
+        if values.get(key) == ():
+            reader.problem(prefix + key, "must name at least one marker")
+            values[key] = None
+    values["meeting_link_hosts"] = _hosts(table, prefix + "meeting_link_hosts", reader)
     return {key: value for key, value in values.items() if value is not None}
+
+
+def _hosts(table: Mapping[str, Any], where: str, reader: Reader) -> tuple[str, ...] | None:
+    """Host names such as ``video.example.com`` (no scheme, no path)."""
+    hosts = reader.words(table, "meeting_link_hosts", where)
+    bad = [h for h in hosts or () if not _HOST.match(h)]
+    if bad:
+        reader.problem(where, f"must be host names such as 'video.example.com', got {bad!r}")
+        return None
+    return hosts
 
 
 def _window(text: str) -> timedelta:

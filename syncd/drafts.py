@@ -10,7 +10,15 @@ from syncd.money import Money
 from syncd.verdict import Actor, Deposit, Verdict, VerdictKind
 from syncd.when_text import point_text
 
-__all__ = ["CANCELLATIONS", "MOVES", "client_name", "draft_section", "has_fee"]
+__all__ = [
+    "CANCELLATIONS",
+    "MOVES",
+    "client_name",
+    "draft_frame",
+    "draft_section",
+    "first_name",
+    "has_fee",
+]
 
 CANCELLATIONS = frozenset({VerdictKind.LATE_CANCELLATION, VerdictKind.CANCELLATION})
 """Verdict kinds of a cancellation."""
@@ -21,6 +29,21 @@ MOVES = frozenset({VerdictKind.LATE_MOVE, VerdictKind.MOVE})
 def client_name(verdict: Verdict) -> str:
     """The client's display name, else their address."""
     return verdict.client_name.strip() or verdict.client
+
+
+def first_name(name: str) -> str:
+    """The first word of a display name; empty for no name or an address."""
+    words = name.split()
+    return "" if not words or "@" in name else words[0]
+
+
+def draft_frame(title: str, names: Sequence[str], body: Sequence[str]) -> list[str]:
+    """A draft to the client: the heading, a greeting by first name (``Hello,`` when one of
+    them has no name), the body and a closing."""
+    firsts = [first_name(n) for n in names]
+    known = firsts if firsts and all(firsts) else []
+    greeting = "Hello " + " and ".join(known) + "," if known else "Hello,"
+    return [f"{title} (edit before sending)", "---", greeting, "", *body, "", "Kind regards"]
 
 
 def has_fee(fee: Money | None) -> bool:
@@ -37,17 +60,7 @@ def draft_section(
         return []
     if require_deposit_notice:
         body.append("For future bookings, I will ask for a deposit in advance.")
-    first = client_name(verdict).split()[0] if verdict.client_name.strip() else ""
-    greeting = f"Hello {first}," if first else "Hello,"
-    return [
-        "Follow-up draft (edit before sending)",
-        "---",
-        greeting,
-        "",
-        *body,
-        "",
-        "Kind regards",
-    ]
+    return draft_frame("Follow-up draft", [verdict.client_name], body)
 
 
 def _draft_body(verdict: Verdict, slots: Sequence[str], zone: ZoneInfo) -> list[str]:

@@ -28,6 +28,7 @@ from syncd.model import Change, Instance, InstanceKey, format_optional, format_w
 from syncd.normalize import Horizon, Normalized, ParseError, normalize_object
 from syncd.outbox import Outcome, drain
 from syncd.policy import appointment_clients
+from syncd.reviews import drop_claimed
 from syncd.scribe import PolicyStep, write_record
 from syncd.store import CalendarState, CycleCommit, ItemErrorRow, Store, StoredObject
 from syncd.verdict import Verdict
@@ -403,6 +404,10 @@ class Engine:
         self, records: list[dict[str, object]], now: datetime, commit: CycleCommit | None
     ) -> None:
         with self._commit_lock:
+            if commit is not None and commit.ledger and commit.ledger.reminders.reminded:
+                # Two calendars' cycles must not both remind: the first to commit wins.
+                clients = {r.client for r in commit.ledger.reminders.reminded}
+                drop_claimed(self.store.claimed_reviews(clients), commit.ledger, records)
             anchor = self.store.audit_anchor()
             sealed, new_anchor = seal(records, anchor, now)
             if sealed:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from syncd.config import Config
-from syncd.ledger import KeptRow, Timer
+from syncd.ledger import KeptRow, Timer, TimerKind
 from syncd.model import Change, ChangeKind, Instance, format_when
 from syncd.notes import read_note
 from syncd.policy import (
@@ -18,14 +18,16 @@ from syncd.policy import (
     appointment_clients,
     attendance_verdict,
     change_verdict,
+    client_status,
     day_start,
     has_marker,
     resolve_deposit,
     waive,
     with_actor,
 )
-from syncd.reminder_step import READINESS, Reminders
-from syncd.rules import OwnerPolicy
+from syncd.readiness import Readiness, find_instance
+from syncd.remote import instance_id
+from syncd.reviews import Reviews
 from syncd.scribe import PolicyStep, Scribe
 from syncd.store import Store, StoredObject
 from syncd.verdict import Actor, Deposit, Verdict
@@ -46,7 +48,8 @@ class Judge:
         self.zone = config.owner.timezone
         self.owner = frozenset(config.owner.emails)
         self.scribe = Scribe(config, store)
-        self.reminders = Reminders(config, store, self.scribe)
+        self.readiness = Readiness(config, store, self.scribe)
+        self.reviews = Reviews(config, store, self.scribe)
         self._stored_pending: list[Verdict] | None = None
 
     # --- entry points ----------------------------------------------------------------------
@@ -64,6 +67,7 @@ class Judge:
         """Judge a watched calendar's changes, fire its due timers and deposit deadlines."""
         fresh, gone = list(fresh), list(gone)
         self.scribe.begin(calendar, fresh, gone)
+        self.reviews.begin(calendar, fresh, gone)
         step = PolicyStep()
         for change in changes:
             self._judge_change(step, calendar, change, now, changed_at(change), href_of)
@@ -73,9 +77,11 @@ class Judge:
                 for appointment in self._appointments(calendar, change.after):
                     self._rebooked(step, appointment.client, change.after, now)
         self._set_timers(step, calendar, fresh, gone, now)
+        self._reminders(step, calendar, fresh, gone, now)
         self._fire_timers(step, calendar, now)
-        if fresh or step.ledger.timers_fired:  # a quiet cycle skips the search for reviews
-            self.reminders.remind(step, calendar, fresh, now)
+        if fresh or gone or step.ledger.timers_fired:  # a quiet cycle skips reviews
+            self.reviews.follow(step, now)
+            self.reviews.remind(step, now)
         self._expire_deposits(step, calendar, now)
         self.scribe.withdraw_holds(step, changes, calendar, now)
         return step
@@ -88,12 +94,11 @@ class Judge:
             feedback = read_note(note.data.encode("utf-8"))
             if feedback is None:
                 continue
-            self.reminders.note_feedback(step, feedback, now)
+            self.reviews.note_feedback(step, feedback, now)
             verdict = step.decided(feedback.key) or self.store.verdict(feedback.key)
             if verdict is None:
                 continue
-            marks = set(feedback.categories) | set(feedback.summary_markers)
-            self._apply_feedback(step, verdict, marks, now, "note")
+            self._apply_feedback(step, verdict, feedback.marks, now, "note")
         return step
 
     # --- changes ---------------------------------------------------------------------------
@@ -132,7 +137,7 @@ class Judge:
                 self._flagged_booking(step, calendar, appointment.client, change.after, now)
             if change.kind is ChangeKind.TAGS_CHANGED and change.after:
                 self._markers_changed(step, calendar, appointment.client, change.after, now)
-                self.reminders.marker_added(step, change, appointment.client, now)
+                self.reviews.marker_added(step, change, appointment.client, now)
 
     def _is_new(self, step: PolicyStep, key: str) -> bool:
         return step.decided(key) is None and self.store.verdict(key) is None
@@ -188,7 +193,7 @@ class Judge:
         record = self.scribe.record(client, now, step)
         if not record.flags and not record.require_deposit:
             return
-        rid = None if booked.recurrence_id is None else format_when(booked.recurrence_id)
+        rid = instance_id(booked) or None
         key = hashlib.sha256(f"booking|{calendar}|{booked.uid}|{rid}".encode()).hexdigest()
         step.records.append(
             {
@@ -229,7 +234,7 @@ class Judge:
     def _verdicts_of(
         self, calendar: str, instance: Instance, client: str, step: PolicyStep
     ) -> list[Verdict]:
-        rid = None if instance.recurrence_id is None else format_when(instance.recurrence_id)
+        rid = instance_id(instance) or None
         found = [
             v
             for v in self.store.verdicts(client)
@@ -276,24 +281,21 @@ class Judge:
         gone: Iterable[StoredObject],
         now: datetime,
     ) -> None:
+        """Attendance timers of the appointments this cycle brought."""
         for stored in gone:
-            step.ledger.timers_cleared.extend((calendar, i.uid, _rid(i)) for i in stored.instances)
-            self._withdraw(step, calendar, stored.instances, "the appointment was removed")
+            step.ledger.timers_cleared.extend(
+                (calendar, i.uid, instance_id(i)) for i in stored.instances
+            )
         for stored in fresh:
             for instance in stored.instances:
                 # Cleared first, then set again for the clients still expected (the ledger
                 # applies deletions before insertions).
-                step.ledger.timers_cleared.append((calendar, instance.uid, _rid(instance)))
+                step.ledger.timers_cleared.append((calendar, instance.uid, instance_id(instance)))
                 if instance.cancelled:
-                    self._withdraw(step, calendar, [instance], "the appointment was cancelled")
                     continue
                 for appointment in self._appointments(calendar, instance):
-                    if _status_of(instance, appointment.client, self.rules) == "DECLINED":
-                        self.reminders.gone(
-                            step, calendar, instance, appointment.client, "the client declined"
-                        )
+                    if client_status(instance, appointment.client, self.rules) == "DECLINED":
                         continue  # a declined appointment was judged as a cancellation
-                    self.reminders.seen(step, calendar, stored, instance, appointment.client, now)
                     grace = self.rules.policy_for(appointment.client).no_show_grace
                     due = day_start(instance.end, self.zone) + grace
                     if due <= now:
@@ -302,19 +304,38 @@ class Judge:
                         Timer(
                             calendar,
                             instance.uid,
-                            _rid(instance),
+                            instance_id(instance),
                             appointment.client,
                             stored.href,
                             due,
                         )
                     )
 
+    def _reminders(
+        self,
+        step: PolicyStep,
+        calendar: str,
+        fresh: list[StoredObject],
+        gone: list[StoredObject],
+        now: datetime,
+    ) -> None:
+        """Readiness checks and review clocks of the appointments this cycle brought; once
+        after an upgrade, of every stored appointment of the calendar."""
+        objects = list(fresh)
+        if self.store.rearm_pending(calendar):
+            handled = {o.href for o in (*fresh, *gone)}
+            objects += [o for o in self.store.all_objects(calendar) if o.href not in handled]
+            step.ledger.reminders.rearmed = calendar
+        self.readiness.check(step, calendar, objects, gone, now)
+        self.reviews.see(step, objects)
+        self.reviews.audit_since(step)
+
     def _fire_timers(self, step: PolicyStep, calendar: str, now: datetime) -> None:
         for timer in self.store.due_timers(now):
             if timer.calendar != calendar:
                 continue
-            if timer.kind == READINESS:
-                self.reminders.fire(step, timer, now)
+            if timer.kind is TimerKind.READINESS:
+                self.readiness.fire(step, timer, now)
                 continue
             step.ledger.timers_fired.append(timer)
             instance = self._current(calendar, timer)
@@ -323,7 +344,7 @@ class Judge:
             appointment = Appointment(
                 calendar, timer.client, self.rules.name_for(timer.client), instance
             )
-            status = _status_of(instance, timer.client, self.rules)
+            status = client_status(instance, timer.client, self.rules)
             verdict = attendance_verdict(
                 appointment,
                 rules=self.rules,
@@ -344,19 +365,10 @@ class Judge:
             if verdict is not None and self._is_new(step, verdict.key):
                 self._issue(step, verdict, now, None)
 
-    def _withdraw(
-        self, step: PolicyStep, calendar: str, instances: Iterable[Instance], reason: str
-    ) -> None:
-        for instance in instances:
-            for appointment in self._appointments(calendar, instance):
-                self.reminders.gone(step, calendar, instance, appointment.client, reason)
-
     def _current(self, calendar: str, timer: Timer) -> Instance | None:
-        stored = self.store.objects(calendar, [timer.href]).get(timer.href)
-        if stored is None:
-            return None
-        return next(
-            (i for i in stored.instances if i.uid == timer.uid and _rid(i) == timer.instance), None
+        stored = self.scribe.current(calendar, timer.href)
+        return (
+            None if stored is None else find_instance(stored.instances, timer.uid, timer.instance)
         )
 
     def _expire_deposits(self, step: PolicyStep, calendar: str, now: datetime) -> None:
@@ -366,14 +378,3 @@ class Judge:
             resolved = resolve_deposit(pending, rebooked_start=None, now=now, zone=self.zone)
             if resolved is not None:
                 self._resolve(step, resolved, now, linked=None)
-
-
-def _status_of(instance: Instance, client: str, rules: OwnerPolicy) -> str | None:
-    """The client's PARTSTAT on an instance (aliases count as the client)."""
-    return next(
-        (status for email, status in instance.attendees if rules.canonical(email) == client), None
-    )
-
-
-def _rid(instance: Instance) -> str:
-    return "" if instance.recurrence_id is None else format_when(instance.recurrence_id)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from syncd.holds import HOLD_MIGRATION, Hold
@@ -26,6 +27,7 @@ __all__ = [
     "LedgerChanges",
     "OutboxRow",
     "Timer",
+    "TimerKind",
     "apply_ledger",
     "verdict_from_json",
     "verdict_to_json",
@@ -56,6 +58,15 @@ LEDGER_MIGRATION: tuple[str, ...] = (
 )
 
 
+class TimerKind(StrEnum):
+    """What a timer checks."""
+
+    ATTENDANCE = "attendance"
+    """Once the appointment has ended plus the no-show grace: was it kept?"""
+    READINESS = "readiness"
+    """The readiness lead before a remote meeting: does it have its link?"""
+
+
 @dataclass(frozen=True, slots=True)
 class Timer:
     """Check an appointment at ``due``: ``attendance`` once it has ended plus the no-show
@@ -67,7 +78,7 @@ class Timer:
     client: str
     href: str
     due: datetime
-    kind: str = "attendance"
+    kind: TimerKind = TimerKind.ATTENDANCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,14 +226,14 @@ def apply_ledger(db: sqlite3.Connection, changes: LedgerChanges, at: datetime) -
     db.executemany(
         "DELETE FROM timers WHERE calendar = ? AND uid = ? AND instance = ? AND client = ?"
         " AND kind = ?",
-        [(t.calendar, t.uid, t.instance, t.client, t.kind) for t in changes.timers_fired],
+        [(t.calendar, t.uid, t.instance, t.client, t.kind.value) for t in changes.timers_fired],
     )
     db.executemany(
         "INSERT INTO timers (calendar, uid, instance, client, kind, href, due)"
         " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (calendar, uid, instance, client, kind)"
         " DO UPDATE SET href = excluded.href, due = excluded.due",
         [
-            (t.calendar, t.uid, t.instance, t.client, t.kind, t.href, t.due.isoformat())
+            (t.calendar, t.uid, t.instance, t.client, t.kind.value, t.href, t.due.isoformat())
             for t in changes.timers_set
         ],
     )

@@ -55,8 +55,6 @@ _DOT = " · "
 
 _NO_SHOWS = frozenset({VerdictKind.NO_SHOW, VerdictKind.POSSIBLE_NO_SHOW})
 
-_CANCELLATIONS = CANCELLATIONS
-_MOVES = MOVES
 _LABELS = {
     VerdictKind.LATE_CANCELLATION: "Late cancellation",
     VerdictKind.CANCELLATION: "Cancellation",
@@ -92,9 +90,9 @@ def summary_line(verdict: Verdict) -> str:
 
 
 def _kind_label(verdict: Verdict) -> str:
-    if verdict.awaits_owner and verdict.kind in _CANCELLATIONS:
+    if verdict.awaits_owner and verdict.kind in CANCELLATIONS:
         label = "Cancelled — who cancelled?"
-    elif verdict.awaits_owner and verdict.kind in _MOVES:
+    elif verdict.awaits_owner and verdict.kind in MOVES:
         label = "Moved — who moved it?"
     else:
         label = _LABELS[verdict.kind]
@@ -102,7 +100,7 @@ def _kind_label(verdict: Verdict) -> str:
 
 
 def _has_notice(verdict: Verdict) -> bool:
-    return verdict.notice_hours is not None and verdict.kind in _CANCELLATIONS | _MOVES
+    return verdict.notice_hours is not None and verdict.kind in CANCELLATIONS | MOVES
 
 
 def _notice_text(hours: float | None) -> str:
@@ -225,15 +223,15 @@ def _charges_something(verdict: Verdict) -> bool:
 def _answer_section(verdict: Verdict) -> list[str]:
     if verdict.kind is VerdictKind.POSSIBLE_NO_SHOW:
         return [_CONFIRM_NO_SHOW]
-    if verdict.awaits_owner and verdict.kind in _CANCELLATIONS:
+    if verdict.awaits_owner and verdict.kind in CANCELLATIONS:
         return [_WHO_CANCELLED]
-    if verdict.awaits_owner and verdict.kind in _MOVES:
+    if verdict.awaits_owner and verdict.kind in MOVES:
         return [_WHO_MOVED]
     return []
 
 
 def _important_section(verdict: Verdict) -> list[str]:
-    return [_CALL_HINT] if verdict.important and verdict.kind in _CANCELLATIONS else []
+    return [_CALL_HINT] if verdict.important and verdict.kind in CANCELLATIONS else []
 
 
 def _record_section(verdict: Verdict, record: ClientRecord) -> list[str]:
@@ -358,6 +356,11 @@ class NoteFeedback:
     """The note's CATEGORIES, lower-cased."""
     summary_markers: tuple[str, ...] = field(default_factory=tuple)
     """Words in square brackets in the SUMMARY (``[waive]``), lower-cased."""
+
+    @property
+    def marks(self) -> set[str]:
+        """Every marker the owner put on the note: categories and bracketed words."""
+        return set(self.categories) | set(self.summary_markers)
 
 
 _MARKER = re.compile(r"\[([^\[\]\r\n]+)\]")

@@ -8,14 +8,14 @@ a file or the store.
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from syncd.model import Change, ChangeKind, Instance, When, format_when
 from syncd.money import Money
+from syncd.remote import has_marker, is_remote, markers
 from syncd.rules import LateMove, OwnerPolicy, PolicySettings, UnknownActor
 from syncd.verdict import Actor, Deposit, Verdict, VerdictKind
 
@@ -26,6 +26,7 @@ __all__ = [
     "appointment_clients",
     "attendance_verdict",
     "change_verdict",
+    "client_status",
     "has_marker",
     "markers",
     "resolve_deposit",
@@ -37,8 +38,6 @@ __all__ = [
 RULE_VERSION = "1"
 """Part of every idempotency key: a new rule version may judge an old change again."""
 
-_BRACKETED = re.compile(r"\[([^\[\]]{1,40})\]")
-_REMOTE = re.compile(r"https?://|\b(zoom|meet|teams|video|phone|call|remote|online)\b", re.I)
 _YEAR = timedelta(days=365)
 _CHANGE_KINDS = (
     VerdictKind.CANCELLATION,
@@ -66,22 +65,6 @@ class Appointment:
     client: str
     client_name: str
     instance: Instance
-
-
-def markers(instance: Instance) -> set[str]:
-    """The owner's markers on an instance: its categories and bracketed words in its summary,
-    lower-cased."""
-    found = {c.strip().lower() for c in instance.categories}
-    found |= {m.strip().lower() for m in _BRACKETED.findall(instance.summary)}
-    return found
-
-
-def has_marker(instance: Instance | None, names: Iterable[str]) -> str | None:
-    """The first of ``names`` found among the instance's markers, or None."""
-    if instance is None:
-        return None
-    present = markers(instance)
-    return next((n for n in names if n.lower() in present), None)
 
 
 def appointment_clients(instance: Instance, owner: frozenset[str], rules: OwnerPolicy) -> list[str]:
@@ -115,7 +98,8 @@ def _hours_text(hours: float | None) -> str:
     return f"{round(hours or 0, 2):g}"
 
 
-def _partstat(instance: Instance | None, client: str, rules: OwnerPolicy) -> str | None:
+def client_status(instance: Instance | None, client: str, rules: OwnerPolicy) -> str | None:
+    """The client's PARTSTAT on an instance (aliases count as the client)."""
     if instance is None:
         return None
     for email, status in instance.attendees:
@@ -132,8 +116,8 @@ def _attribute(
 ) -> tuple[Actor, str]:
     """Who made a change, and the evidence."""
     if (
-        _partstat(change.after, client, rules) == "DECLINED"
-        and _partstat(change.before, client, rules) != "DECLINED"
+        client_status(change.after, client, rules) == "DECLINED"
+        and client_status(change.before, client, rules) != "DECLINED"
     ):
         return Actor.CLIENT, "the client declined"
     subject = change.after or change.before
@@ -157,7 +141,7 @@ def _is_client_cancellation(change: Change, client: str, rules: OwnerPolicy) -> 
     if change.kind is ChangeKind.CANCELLED:
         return True
     return change.kind is ChangeKind.RESPONSE_CHANGED and (
-        _partstat(change.after, client, rules) == "DECLINED"
+        client_status(change.after, client, rules) == "DECLINED"
     )
 
 
@@ -206,7 +190,7 @@ def change_verdict(
         new_start=change.after.start if family == "move" and change.after else None,
         important=has_marker(before, policy.important_markers) is not None
         or has_marker(change.after, policy.important_markers) is not None,
-        remote=bool(_REMOTE.search(f"{before.location} {before.description}")),
+        remote=is_remote(before, policy),
     )
     judged = _judge(base, rules, policy, zone, history)
     marker = has_marker(change.after, policy.waive_markers) or has_marker(

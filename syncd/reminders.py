@@ -1,73 +1,33 @@
-"""The two reminders' pure parts: which appointments are remote and whether they have a
-meeting link (the readiness check), and the text of the readiness and review notes."""
+"""The text of the two reminders' notes: the readiness note (a remote meeting without a link)
+and the payment-terms review reminder, with their keys. Pure."""
 
 from __future__ import annotations
 
 import hashlib
-import re
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar
-
-from syncd.model import Instance, format_when
+from syncd.drafts import draft_frame
+from syncd.model import Instance
 from syncd.note_event import note_event
-from syncd.policy import has_marker
-from syncd.rules import PolicySettings
 from syncd.when_text import point_text, when_text
 
 __all__ = [
-    "has_link",
-    "is_remote",
-    "linked_uids",
+    "lead_text",
     "readiness_key",
     "render_readiness_note",
     "render_review_note",
     "review_key",
 ]
 
-_LINK = re.compile(r"https?://[^\s<>\"']+", re.I)
-_LINK_PROPERTIES = ("URL", "CONFERENCE")
 _DOT = " · "
 
 
-def is_remote(instance: Instance, policy: PolicySettings) -> bool:
-    """True when the owner marked the appointment remote (a category or a ``[bracketed]``
-    word in its summary, from ``policy.remote_markers``)."""
-    return has_marker(instance, policy.remote_markers) is not None
-
-
-def linked_uids(data: str) -> frozenset[tuple[str, str]]:
-    """``(uid, recurrence id or "")`` of the components whose ``URL`` or ``CONFERENCE``
-    property (RFC 5545 / RFC 7986) holds an http(s) link. Unreadable data gives none."""
-    try:
-        calendar = Calendar.from_ical(data)
-    except ValueError:
-        return frozenset()
-    found = set()
-    for event in calendar.walk("VEVENT"):
-        values = []
-        for name in _LINK_PROPERTIES:
-            value = event.get(name)
-            values.extend(value if isinstance(value, list) else [value] if value else [])
-        if any(_LINK.search(str(v)) for v in values):
-            rid = event.get("RECURRENCE-ID")
-            found.add((str(event.get("UID", "")), "" if rid is None else format_when(rid.dt)))
-    return frozenset(found)
-
-
-def has_link(instance: Instance, linked: frozenset[tuple[str, str]]) -> bool:
-    """True when the appointment carries a meeting link: an http(s) URL in its location or
-    description, or a link property on its own component or on its series master."""
-    if _LINK.search(f"{instance.location}\n{instance.description}"):
-        return True
-    rid = "" if instance.recurrence_id is None else format_when(instance.recurrence_id)
-    return (instance.uid, rid) in linked or (instance.uid, "") in linked
-
-
-def readiness_key(calendar: str, uid: str, instance: str, client: str) -> str:
-    """The key of an appointment's readiness note (one per appointment and client)."""
-    return hashlib.sha256(f"readiness|{calendar}|{uid}|{instance}|{client}".encode()).hexdigest()
+def readiness_key(calendar: str, uid: str, instance: str) -> str:
+    """The key of an appointment's readiness note (one per appointment, for all its
+    clients)."""
+    return hashlib.sha256(f"readiness|{calendar}|{uid}|{instance}".encode()).hexdigest()
 
 
 def review_key(client: str, basis: datetime) -> str:
@@ -75,52 +35,66 @@ def review_key(client: str, basis: datetime) -> str:
     return hashlib.sha256(f"review|{client}|{basis.isoformat()}".encode()).hexdigest()
 
 
+def lead_text(lead: timedelta) -> str:
+    """``2 days``, ``36 hours``, ``1 day``: how far ahead the link should go out."""
+    hours = round(lead.total_seconds() / 3600)
+    if hours >= 24 and hours % 24 == 0:
+        days = hours // 24
+        return f"{days} day" if days == 1 else f"{days} days"
+    return f"{hours} hour" if hours == 1 else f"{hours} hours"
+
+
 def render_readiness_note(
     key: str,
     instance: Instance,
-    client: str,
-    name: str,
+    clients: Sequence[tuple[str, str]],
     zone: ZoneInfo,
     *,
+    lead: timedelta,
     stamp: datetime,
 ) -> bytes:
-    """The note on a remote appointment without a meeting link, with a draft to the client
-    carrying a link placeholder and test instructions."""
-    first = name.split()[0] if name.strip() and "@" not in name else ""
-    when = point_text(instance.start, zone)
+    """The note on a remote appointment without a meeting link, with a draft to its clients
+    (``(email, name)`` each) carrying a link placeholder and test instructions."""
+    names = [name for _, name in clients]
+    title = _DOT.join(("Meeting link missing", ", ".join(names)))
     lines = [
-        _DOT.join(("Meeting link missing", name)),
+        title,
         f"Appointment: {instance.summary.strip() or '(no title)'}, "
         f"{when_text(instance.start, instance.end, zone)}",
         f"Times are in {zone.key}.",
         "",
         "This remote appointment has no meeting link yet. Add the link to the event "
-        "(location, description or URL) and send it to the client at least two days ahead. "
+        "(its URL or conference field, or a video-service link in location or description) "
+        f"and send it to the {'clients' if len(clients) > 1 else 'client'} "
+        f"at least {lead_text(lead)} ahead. "
         "Once the event has a link, syncd withdraws this note.",
         "",
-        "Draft to the client (edit before sending)",
-        "---",
-        f"Hello {first}," if first else "Hello,",
-        "",
-        f"I'm looking forward to our online meeting on {when}.",
-        "Here is the link to join: [meeting link]",
-        "",
-        "Please test your camera and sound beforehand: open the link a few minutes early, "
-        "allow your browser to use the camera and microphone, and check that you can see "
-        "and hear yourself. If anything does not work, just let me know and we will find "
-        "another way to meet.",
-        "",
-        "Kind regards",
+        *draft_frame(
+            f"Draft to the {'clients' if len(clients) > 1 else 'client'}",
+            names,
+            [
+                f"I'm looking forward to our online meeting on {point_text(instance.start, zone)}.",
+                "Here is the link to join: [meeting link]",
+                "",
+                "Please test your camera and sound beforehand: open the link a few minutes "
+                "early, allow your browser to use the camera and microphone, and check that "
+                "you can see and hear yourself. If anything does not work, just let me know "
+                "and we will find another way to meet.",
+            ],
+        ),
     ]
     return note_event(
         key,
         instance.start,
         instance.end,
-        _DOT.join(("Meeting link missing", name)),
+        title,
         "\n".join(lines),
         categories=(),
         stamp=stamp,
-        private={"X-SYNCD-VERDICT": "readiness", "X-SYNCD-CLIENT": client},
+        private={
+            "X-SYNCD-VERDICT": "readiness",
+            "X-SYNCD-CLIENT": ",".join(email for email, _ in clients),
+        },
     )
 
 
@@ -138,9 +112,8 @@ def render_review_note(
     """The payment-terms review reminder, over the client's next appointment. ``basis`` is
     ``("last reviewed" or "client since", when)``."""
     since = f"{basis[0]} {basis[1].astimezone(zone).date().isoformat()}"
-    line = f"Time to review payment terms with {name} ({since})."
     lines = [
-        line,
+        f"Time to review payment terms with {name} ({since}).",
         f"Next appointment: {instance.summary.strip() or '(no title)'}, "
         f"{when_text(instance.start, instance.end, zone)} ({zone.key}).",
         "",

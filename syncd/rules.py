@@ -83,6 +83,8 @@ class PolicySettings:
     reviewed_markers: tuple[str, ...] = ("reviewed",)
     remote_markers: tuple[str, ...] = ("remote", "online", "video")
     readiness_lead: timedelta = timedelta(hours=48)
+    meeting_link_hosts: tuple[str, ...] = ()
+    """Conferencing hosts whose links count as a meeting link, besides the known ones."""
 
 
 @dataclass(frozen=True, slots=True)

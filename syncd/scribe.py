@@ -144,6 +144,34 @@ class Scribe:
             step.ledger.outbox.append(row)
             step.records.append({**write_record(row, "intended"), "reason": reason})
 
+    def current(self, calendar: str, href: str) -> StoredObject | None:
+        """An object as this cycle leaves it: this cycle's fresh copy first, None when this
+        cycle removes it, else the stored one."""
+        pending, fresh, gone = self._pending
+        if calendar == pending:
+            for stored in fresh:
+                if stored.href == href:
+                    return stored
+            if any(stored.href == href for stored in gone):
+                return None
+        return self.store.objects(calendar, [href]).get(href)
+
+    def withdraw_note(self, step: PolicyStep, key: str, reason: str, now: datetime) -> None:
+        """Withdraw the note with key ``key``. The write's key is unique per decision: a note
+        written again and withdrawn again gets a second withdrawal."""
+        if self.config.notes_calendar is None:
+            return
+        digest = hashlib.sha256(f"withdraw|{key}|{now.isoformat()}".encode()).hexdigest()
+        row = OutboxRow(
+            key=digest,
+            calendar=self.config.notes_calendar,
+            action="withdraw",
+            href=note_href(key),
+            payload={"reason": reason},
+        )
+        step.ledger.outbox.append(row)
+        step.records.append({**write_record(row, "intended"), "reason": reason})
+
     def queue_note_text(self, step: PolicyStep, key: str, data: str) -> None:
         if self.config.notes_calendar is None:
             return

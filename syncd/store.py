@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -23,19 +23,17 @@ from syncd.ledger import (
     LEDGER_MIGRATION,
     OutboxRow,
     Timer,
+    TimerKind,
     apply_ledger,
     outbox_rows,
     verdict_rows,
 )
 from syncd.model import Instance
 from syncd.reminder_rows import (
-    READINESS_COLUMNS,
+    APPOINTMENT_INSERT,
     REMINDER_MIGRATION,
-    REVIEW_COLUMNS,
-    ReadinessNote,
-    Review,
-    readiness_from_row,
-    review_from_row,
+    REMINDER_MIGRATION_V5,
+    appointment_rows,
 )
 from syncd.store_api import (
     CalendarState,
@@ -45,7 +43,9 @@ from syncd.store_api import (
     StoredObject,
     decode_instances,
     encode_instances,
+    instance_rows,
 )
+from syncd.store_reminders import ReminderQueries
 from syncd.verdict import Verdict
 
 __all__ = [
@@ -60,7 +60,10 @@ __all__ = [
     "encode_instances",
 ]
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
+Migration = tuple[str | Callable[[sqlite3.Connection], None], ...]
+"""One schema version's steps: SQL statements, or functions run on the connection."""
+
+MIGRATIONS: tuple[Migration, ...] = (
     # version 1: the first release
     (
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -95,6 +98,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # version 4: timers by kind (readiness checks), readiness notes, payment-terms reviews
     REMINDER_MIGRATION,
+    # version 5: reviews seeded from the ledger and following their appointment, the
+    # appointments index, one check of every stored appointment per calendar
+    REMINDER_MIGRATION_V5,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -103,7 +109,7 @@ def _dt(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
-class SQLiteStore(Store):
+class SQLiteStore(ReminderQueries, Store):
     """The embedded store: one SQLite file in WAL mode with ``synchronous=FULL``.
 
     The file is created 0600 in a 0700 folder. One connection, shared by threads under a lock.
@@ -149,7 +155,10 @@ class SQLiteStore(Store):
                 )
             for statements in MIGRATIONS[version:]:
                 for statement in statements:
-                    db.execute(statement)
+                    if callable(statement):
+                        statement(db)
+                    else:
+                        db.execute(statement)
             if version < SCHEMA_VERSION:
                 self._set_meta(db, "schema_version", str(SCHEMA_VERSION))
 
@@ -230,6 +239,11 @@ class SQLiteStore(Store):
             hrefs.update(r[0] for r in rows)
         return self.objects(calendar, hrefs)
 
+    def all_objects(self, calendar: str) -> list[StoredObject]:
+        """See :meth:`Store.all_objects`."""
+        rows = self._query(f"SELECT {_OBJECT_COLUMNS} FROM objects WHERE calendar = ?", (calendar,))
+        return [_object(r) for r in rows]
+
     def recurring_objects(self, calendar: str) -> list[StoredObject]:
         """See :meth:`Store.recurring_objects`."""
         rows = self._query(
@@ -295,6 +309,18 @@ class SQLiteStore(Store):
             "INSERT INTO object_uids (calendar, uid, href) VALUES (?, ?, ?)"
             " ON CONFLICT (calendar, uid, href) DO NOTHING",
             [(name, uid, o.href) for o in commit.upserts for uid in {i.uid for i in o.instances}],
+        )
+        db.executemany(
+            "DELETE FROM appointments WHERE calendar = ? AND href = ?",
+            [(name, href) for href in (*commit.removed, *(o.href for o in commit.upserts))],
+        )
+        db.executemany(
+            APPOINTMENT_INSERT,
+            [
+                row
+                for o in commit.upserts
+                for row in appointment_rows(name, o.href, instance_rows(o.instances))
+            ],
         )
         db.executemany(
             "UPDATE objects SET etag = ? WHERE calendar = ? AND href = ?",
@@ -457,22 +483,8 @@ class SQLiteStore(Store):
             (now.isoformat(),),
         )
         return [
-            Timer(r[0], r[1], r[2], r[3], r[4], datetime.fromisoformat(r[5]), r[6]) for r in rows
-        ]
-
-    def readiness_notes(self, calendar: str) -> list[ReadinessNote]:
-        """See :meth:`Store.readiness_notes`."""
-        rows = self._query(
-            f"SELECT {READINESS_COLUMNS} FROM readiness WHERE calendar = ? AND status = 'noted'",
-            (calendar,),
-        )
-        return [readiness_from_row(r) for r in rows]
-
-    def reviews(self) -> list[Review]:
-        """See :meth:`Store.reviews`."""
-        return [
-            review_from_row(r)
-            for r in self._query(f"SELECT {REVIEW_COLUMNS} FROM reviews ORDER BY client")
+            Timer(r[0], r[1], r[2], r[3], r[4], datetime.fromisoformat(r[5]), TimerKind(r[6]))
+            for r in rows
         ]
 
     def kept_starts(self, client: str | None = None) -> list[tuple[str, datetime]]:

@@ -28,6 +28,7 @@ __all__ = [
     "StoredObject",
     "decode_instances",
     "encode_instances",
+    "instance_rows",
 ]
 
 
@@ -170,12 +171,50 @@ class Store(ABC):
         """Attendance and readiness timers due at ``now``."""
 
     @abstractmethod
+    def all_objects(self, calendar: str) -> list[StoredObject]:
+        """Every stored object of a calendar (its one-time check after an upgrade)."""
+
+    @abstractmethod
     def readiness_notes(self, calendar: str) -> list[ReadinessNote]:
         """The readiness notes of a calendar that still stand (not withdrawn)."""
 
     @abstractmethod
-    def reviews(self) -> list[Review]:
-        """Every client's payment-terms review row."""
+    def due_reviews(self, basis_until: datetime) -> list[Review]:
+        """Reviews without an open reminder whose clock started at or before
+        ``basis_until`` (the caller applies each client's own period)."""
+
+    @abstractmethod
+    def review_by_key(self, key: str) -> Review | None:
+        """The review whose open reminder has this key."""
+
+    @abstractmethod
+    def reviews_of(self, clients: Collection[str]) -> dict[str, Review]:
+        """The review rows of these clients, by client."""
+
+    @abstractmethod
+    def reviews_over(self, calendar: str, uids: Collection[str]) -> list[Review]:
+        """Reviews whose open reminder stands over an appointment with one of ``uids``."""
+
+    @abstractmethod
+    def claimed_reviews(self, clients: Collection[str]) -> set[str]:
+        """Those of ``clients`` with an open review reminder."""
+
+    @abstractmethod
+    def next_appointments(
+        self,
+        emails: Collection[str],
+        after: datetime,
+        calendars: Collection[str],
+        skip: Mapping[str, Collection[str]],
+        limit: int = 20,
+    ) -> list[tuple[str, str, str, str]]:
+        """``(calendar, href, uid, instance)`` of the earliest appointments, from about
+        ``after`` on, with any of ``emails`` on them (earliest first; appointments in the
+        objects named in ``skip`` left out). The caller checks each appointment."""
+
+    @abstractmethod
+    def rearm_pending(self, calendar: str) -> bool:
+        """True until the calendar's one-time check of all its stored appointments ran."""
 
     @abstractmethod
     def kept_starts(self, client: str | None = None) -> list[tuple[str, datetime]]:
@@ -207,7 +246,12 @@ class Store(ABC):
 
 def encode_instances(instances: Iterable[Instance]) -> str:
     """Serialize instances to compact JSON for the ``objects.instances`` column."""
-    return json.dumps([_instance_row(i) for i in instances], separators=(",", ":"))
+    return json.dumps(instance_rows(instances), separators=(",", ":"))
+
+
+def instance_rows(instances: Iterable[Instance]) -> list[list[Any]]:
+    """The instances as :func:`encode_instances` writes them, before JSON."""
+    return [_instance_row(i) for i in instances]
 
 
 def decode_instances(text: str) -> tuple[Instance, ...]:

@@ -310,6 +310,10 @@ def test_every_policy_key_but_owner_only_ones_can_be_overridden_per_client(
         ("readiness_lead", '"two days"', "not a duration"),
         ("remote_markers", '"remote"', "non-empty strings"),
         ("reviewed_markers", '["reviewed", ""]', "non-empty strings"),
+        ("reviewed_markers", "[]", "at least one marker"),
+        ("remote_markers", "[]", "at least one marker"),
+        ("meeting_link_hosts", '["https://video.example.com/"]', "host names"),
+        ("meeting_link_hosts", '"video.example.com"', "non-empty strings"),
     ],
 )
 def test_bad_policy_value_is_a_problem_at_its_key(

@@ -908,14 +908,23 @@ def test_important_marker(
     ("location", "description", "remote"),
     [
         pytest.param("Office, Room 2", "", False, id="in-person"),
-        pytest.param("", "Join: https://meet.example/abc", True, id="link"),
+        pytest.param("", "Join: https://us02web.zoom.us/j/1", True, id="link"),
+        pytest.param("", "Reschedule: https://calendly.com/x/cancel", False, id="booking-link"),
         pytest.param("Zoom", "", True, id="zoom"),
+        pytest.param("", "we will meet online", False, id="description-words"),
     ],
 )
 def test_remote(location: str, description: str, remote: bool) -> None:
-    """A link or a remote keyword in location or description marks the verdict remote."""
+    """A conferencing link in location or description, or a video service named in the
+    location, marks the verdict remote; other links and words in the description do not."""
     instance = appt(location=location, description=description)
     assert judge(cancel(instance), notice=HOUR).remote is remote
+
+
+def test_a_remote_marker_makes_the_verdict_remote() -> None:
+    """The readiness check's marker counts for the comfort insight as well."""
+    instance = replace(appt(), categories=("remote",))
+    assert judge(cancel(instance), notice=HOUR).remote is True
 
 
 # --- changes that are not judged -----------------------------------------------------------
