@@ -12,6 +12,8 @@ from syncd.normalize import Horizon
 __all__ = ["diff"]
 
 _EDIT_FIELDS = ("summary", "location", "description", "organizer", "transparent")
+_DST_SLACK = timedelta(hours=1)
+"""The most a wall-clock shift of a series differs from its UTC shift for one occurrence."""
 
 
 def diff(
@@ -101,21 +103,38 @@ def _edited(before: Instance, after: Instance) -> bool:
 def _shifted_pairs(
     gone: Mapping[InstanceKey, Instance], added: Mapping[InstanceKey, Instance]
 ) -> Iterator[tuple[Instance, Instance]]:
-    """Pair occurrences whose original start moved because the series master moved."""
+    """Pair occurrences whose original start moved because the series master moved.
+
+    Exact twins are paired first; then an occurrence whose twin lies within an hour of the
+    shifted start (a move by whole days across a daylight-saving change is an hour longer or
+    shorter in UTC for the occurrences past the change)."""
     added_by_uid: dict[str, dict[When, Instance]] = defaultdict(dict)
     for instance in added.values():
         if instance.recurrence_id is not None:
             added_by_uid[instance.uid][instance.recurrence_id] = instance
     for uid, old_group in _group_by_uid(gone.values()).items():
         candidates = added_by_uid.get(uid)
-        if not candidates:
+        shift = _series_shift(old_group, candidates.values()) if candidates else None
+        if candidates is None or shift is None:
             continue
-        shift = _series_shift(old_group[0], next(iter(candidates.values())))
-        for before in old_group:
-            target = _shifted(before.recurrence_id, shift)
+        targets = [(before, _shifted(before.recurrence_id, shift)) for before in old_group]
+        unpaired = []
+        for before, target in targets:
             after = candidates.pop(target, None) if target is not None else None
             if after is not None:
                 yield before, after
+            elif isinstance(target, datetime):
+                unpaired.append((before, target))
+        for before, target in unpaired:
+            nearest = _nearest(target, candidates)
+            if nearest is not None:
+                yield before, candidates.pop(nearest)
+
+
+def _nearest(target: datetime, candidates: Mapping[When, Instance]) -> When | None:
+    """The candidate start closest to ``target`` within :data:`_DST_SLACK`, if any."""
+    near = [at for at in candidates if isinstance(at, datetime) and abs(at - target) <= _DST_SLACK]
+    return min(near, key=lambda at: abs(at - target)) if near else None
 
 
 def _group_by_uid(instances: Iterable[Instance]) -> dict[str, list[Instance]]:
@@ -126,8 +145,10 @@ def _group_by_uid(instances: Iterable[Instance]) -> dict[str, list[Instance]]:
     return groups
 
 
-def _series_shift(before: Instance, after: Instance) -> timedelta | None:
-    old, new = before.series_start, after.series_start
+def _series_shift(before: Iterable[Instance], after: Iterable[Instance]) -> timedelta | None:
+    """How far the series start moved, from any old and any new occurrence that know it."""
+    old = next((i.series_start for i in before if i.series_start is not None), None)
+    new = next((i.series_start for i in after if i.series_start is not None), None)
     if old is None or new is None or type(old) is not type(new) or old == new:
         return None
     return new - old

@@ -93,3 +93,50 @@ def test_series_shift_pairs_occurrences() -> None:
     changes = diff({i.key: i for i in old}, {i.key: i for i in new}, WINDOW)
     assert [c.kind for c in changes] == [ChangeKind.MOVED] * 3
     assert [c.recurrence_id for c in changes] == [o.recurrence_id for o in old]
+
+
+def test_series_moved_a_day_across_a_dst_change_pairs_every_occurrence() -> None:
+    """A weekly Saturday 10:00 Berlin series moved to Sunday: the occurrence whose Sunday is
+    the first day of summer time moved 23 h in UTC, not 24 h, and is still a move."""
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    saturdays = [datetime(2027, 3, 13, 10, tzinfo=berlin) + timedelta(weeks=n) for n in range(3)]
+    old_start = saturdays[0].astimezone(UTC)
+    new_start = (saturdays[0] + timedelta(days=1)).astimezone(UTC)
+    old = [
+        inst("s", d.astimezone(UTC), rid=d.astimezone(UTC), series_start=old_start)
+        for d in saturdays
+    ]
+    sundays = [(d + timedelta(days=1)).astimezone(UTC) for d in saturdays]
+    new = [inst("s", d, rid=d, series_start=new_start) for d in sundays]
+    assert sundays[2] - old[2].start == timedelta(hours=23)  # 27 -> 28 March 2027
+    window = Horizon(datetime(2027, 3, 1, tzinfo=UTC), datetime(2027, 5, 1, tzinfo=UTC))
+    changes = diff({i.key: i for i in old}, {i.key: i for i in new}, window)
+    assert [c.kind for c in changes] == [ChangeKind.MOVED] * 3
+
+
+def test_series_shift_is_found_from_any_occurrence_that_knows_it() -> None:
+    """One occurrence last seen without its series start does not stop the pairing."""
+    shift = timedelta(hours=2)
+    old = [
+        inst("s", T + timedelta(days=7 * i), rid=T + timedelta(days=7 * i), series_start=T)
+        for i in range(3)
+    ]
+    old[0] = replace(old[0], series_start=None)
+    new = [inst("s", o.start + shift, rid=o.start + shift, series_start=T + shift) for o in old]
+    changes = diff({i.key: i for i in old}, {i.key: i for i in new}, WINDOW)
+    assert [c.kind for c in changes] == [ChangeKind.MOVED] * 3
+
+
+def test_an_hourly_neighbour_is_not_taken_for_a_twin_when_the_exact_one_exists() -> None:
+    """Exact twins are paired before near ones: two occurrences an hour apart both move."""
+    shift = timedelta(days=1)
+    starts = [T, T + timedelta(hours=1)]
+    old = [inst("s", s, rid=s, series_start=T) for s in starts]
+    new = [inst("s", s + shift, rid=s + shift, series_start=T + shift) for s in starts]
+    changes = diff({i.key: i for i in old}, {i.key: i for i in new}, WINDOW)
+    assert [(c.kind, c.after.start if c.after else None) for c in changes] == [
+        (ChangeKind.MOVED, T + shift),
+        (ChangeKind.MOVED, T + timedelta(hours=1) + shift),
+    ]
