@@ -27,7 +27,7 @@ _CHUNK = 500
 class ReminderQueries:
     """Reminder reads over the store's connection (see :class:`syncd.store_api.Store`).
 
-    Queries are built from column lists and ``?`` placeholders only (hence ``noqa: S608``)."""
+    Queries are built from column lists and ``?`` placeholders only (ruff S608 is off here)."""
 
     @abstractmethod
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
