@@ -2,58 +2,64 @@
 
 A company network reaches Google and Microsoft only through a proxy set in ``HTTPS_PROXY``
 and ``HTTP_PROXY`` (or ``ALL_PROXY``), with ``NO_PROXY`` listing the hosts reached directly;
-lower-case names win over upper-case ones. :func:`proxy_for` applies requests' rules to one
-URL: the proxy of the URL's scheme (``HTTPS_PROXY`` for ``https://``), none when a
-``NO_PROXY`` entry is the host, a suffix of it, its IP address or a CIDR block holding it,
-or ``*``. Loopback is not exempt unless ``NO_PROXY`` says so. A proxy is reached over plain
-HTTP (``http://host:port``, port 80 when not given); HTTPS goes through it in a ``CONNECT``
-tunnel, so TLS and the configured ``ca_file`` are between syncd and the server.
+a lower-case variable, even empty, wins over its upper-case twin. :func:`proxy_for` picks the
+proxy of the URL's scheme (``HTTPS_PROXY`` for ``https://``, then ``ALL_PROXY``), none when a
+``NO_PROXY`` entry is the host, a domain above it (``corp.example``, ``.corp.example`` or
+``*.corp.example``), its IP address, a CIDR block holding it, or ``*``; an entry with a port
+exempts that port only. Loopback is not exempt unless ``NO_PROXY`` says so. A proxy is
+reached over plain HTTP (``http://host:port``, port 80 when not given); HTTPS goes through it
+in a ``CONNECT`` tunnel, so TLS and the configured ``ca_file`` are between syncd and the
+server.
+
+The choice is made on every request, so it must be cheap: with no proxy variable set it is a
+handful of dictionary look-ups, and otherwise it is remembered per scheme, host and port
+together with the values of the variables it read.
 
 The password of a proxy URL (``http://user:pass@proxy:3128``) and the Basic credentials made
 from it are registered with :mod:`syncd.secrets` as soon as the environment is read; a
 :class:`Proxy` prints as ``host:port`` only, and every message here names nothing more.
-
-:class:`ProxiedSession` is a ``requests`` session that takes only the proxy from the
-environment: ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` cannot replace its ``verify`` (a
-calendar's ``ca_file``) and ``~/.netrc`` cannot replace its ``Authorization`` header.
-:func:`open_tunnel` opens a ``CONNECT`` tunnel for HTTP stacks that cannot.
+:func:`open_tunnel` opens a ``CONNECT`` tunnel for HTTP stacks that cannot. Standard library
+only: the HTTP clients' own glue lives with the connectors (``connectors.proxied``).
 """
 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
+import re
 import socket
 import threading
-from collections.abc import Mapping
+import time
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import unquote, urlsplit
-
-import requests
-from requests.utils import get_environ_proxies, select_proxy
 
 from syncd.errors import SyncdError
 from syncd.secrets import Secret
 
 __all__ = [
-    "ProxiedSession",
     "Proxy",
     "ProxyFailure",
     "ProxyRefused",
     "ProxyUnsupported",
     "authority",
+    "bypassed",
     "connect_to",
+    "environment_problem",
     "open_tunnel",
     "parse_proxy",
+    "proxies_for",
     "proxy_for",
     "proxy_suffix",
-    "requests_proxies",
+    "refusal",
+    "tunnel_status",
 ]
 
-_VARIABLES = ("https_proxy", "http_proxy", "all_proxy")
-_MAX_REPLY_LINE = 8192
-_MAX_REPLY_LINES = 100
+_PROXY_VARIABLES = ("https_proxy", "http_proxy", "all_proxy")
+_SCHEMES = {"https": 0, "http": 1}
+_MAX_REPLY = 65536
+_MEMO_SIZE = 256
+_TUNNEL_STATUS = re.compile(r"Tunnel connection failed: (\d{3})([^'\"()\]\n]*)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +84,8 @@ class ProxyFailure(ConnectionError):
 
 
 class ProxyRefused(ProxyFailure):
-    """The proxy answered ``CONNECT`` with a client error (407: no or wrong credentials,
-    403: the target is not allowed); trying again will not help."""
+    """The proxy answered with a client error (407: no or wrong credentials, 403: the target
+    is not allowed); trying again will not help."""
 
     def __init__(self, message: str, status: int) -> None:
         super().__init__(message)
@@ -91,12 +97,117 @@ class ProxyUnsupported(SyncdError):
     port); the message names its scheme, host and port, never its credentials."""
 
 
+# --- choosing -----------------------------------------------------------------------------
+
+
+def _variable(name: str) -> str | None:
+    """The value of ``name`` (lower case) or, when it is unset, of its upper-case twin."""
+    value = os.environ.get(name)
+    if value is None:
+        value = os.environ.get(name.upper())
+    return value or None
+
+
+_Key = tuple[str, str, int | None, tuple[str | None, ...], str | None]
+_chosen: dict[_Key, Proxy | None] = {}
+_chosen_lock = threading.Lock()
+
+
 def proxy_for(url: str) -> Proxy | None:
     """The proxy the environment names for ``url``; None when none is set or ``NO_PROXY``
     exempts the host. Raises :class:`ProxyUnsupported` for a proxy syncd cannot use."""
-    _register_environment()
-    chosen = select_proxy(url, get_environ_proxies(url))
-    return parse_proxy(chosen) if chosen else None
+    values = tuple(_variable(name) for name in _PROXY_VARIABLES)
+    if not any(values):
+        return None
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").rstrip(".")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    no_proxy = _variable("no_proxy")
+    key: _Key = (scheme, host, port, values, no_proxy)
+    with _chosen_lock:
+        if key in _chosen:
+            return _chosen[key]
+    for value in values:
+        if value:
+            _register_credentials(value)
+    index = _SCHEMES.get(scheme)
+    chosen = (values[index] if index is not None else None) or values[2]
+    proxy = None
+    if chosen and not bypassed(host, port, no_proxy):
+        proxy = parse_proxy(chosen)  # raises before anything is remembered
+    with _chosen_lock:
+        if len(_chosen) >= _MEMO_SIZE:
+            _chosen.clear()
+        _chosen[key] = proxy
+    return proxy
+
+
+def proxies_for(url: str) -> dict[str, str]:
+    """``proxies`` for an HTTP client's request to ``url``: the proxy for ``url``'s host
+    under both schemes (a redirect to the other scheme, a certificate status fetch over
+    ``http://``), or nothing. Raises :class:`ProxyUnsupported`."""
+    parts = urlsplit(url)
+    found: dict[str, str] = {}
+    for scheme in _SCHEMES:
+        proxy = proxy_for(parts._replace(scheme=scheme).geturl())
+        if proxy is not None:
+            found[scheme] = proxy.url
+    return found
+
+
+def bypassed(host: str, port: int | None, no_proxy: str | None) -> bool:
+    """Whether ``NO_PROXY`` (``no_proxy``, comma or space separated) exempts ``host``."""
+    if not no_proxy:
+        return False
+    host = host.lower().strip("[]").rstrip(".")
+    address = _address(host)
+    for entry in re.split(r"[,\s]+", no_proxy.lower()):
+        if entry == "*":
+            return True
+        if entry and _matches(entry, host, port, address):
+            return True
+    return False
+
+
+def _matches(
+    entry: str,
+    host: str,
+    port: int | None,
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address | None,
+) -> bool:
+    if "/" in entry:
+        try:
+            return address is not None and address in ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            return False
+    name, wanted = _split_port(entry)
+    if wanted is not None and wanted != port:
+        return False
+    if address is not None or _address(name) is not None:
+        return address == _address(name)
+    name = name.removeprefix("*.").lstrip(".").rstrip(".")
+    return bool(name) and (host == name or host.endswith("." + name))
+
+
+def _split_port(entry: str) -> tuple[str, int | None]:
+    """``host:port`` (``[v6]:port``) apart; a bare IPv6 address has no port."""
+    if entry.startswith("["):
+        name, _, rest = entry[1:].partition("]")
+        return name, int(rest[1:]) if rest[1:].isdigit() else None
+    name, colon, port = entry.rpartition(":")
+    if colon and port.isdigit() and ":" not in name:
+        return name, int(port)
+    return entry, None
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
 
 
 def proxy_suffix(url: str) -> str:
@@ -107,6 +218,16 @@ def proxy_suffix(url: str) -> str:
     except ProxyUnsupported:
         return ""
     return "" if proxy is None else f"; proxy {proxy}"
+
+
+def environment_problem(url: str) -> str | None:
+    """Why the proxy the environment names for ``url`` cannot be used, or None: what
+    ``check-config`` and ``doctor`` point out before a cycle fails on it."""
+    try:
+        proxy_for(url)
+    except ProxyUnsupported as error:
+        return str(error)
+    return None
 
 
 def parse_proxy(text: str) -> Proxy:
@@ -145,17 +266,8 @@ _registered: set[str] = set()
 _registered_lock = threading.Lock()
 
 
-def _register_environment() -> None:
-    """Register the credentials of every proxy URL in the environment for scrubbing (once
-    per value)."""
-    for name in _VARIABLES:
-        for variable in (name, name.upper()):
-            value = os.environ.get(variable)
-            if value:
-                _register_credentials(value)
-
-
 def _register_credentials(value: str) -> None:
+    """Register the credentials of a proxy URL for scrubbing (once per value)."""
     with _registered_lock:
         if value in _registered:
             return
@@ -171,37 +283,39 @@ def _register_credentials(value: str) -> None:
             Secret(secret)  # registered for the life of the process
 
 
-# --- requests -----------------------------------------------------------------------------
+# --- refusals -----------------------------------------------------------------------------
 
 
-class ProxiedSession(requests.Session):
-    """A ``requests`` session that takes the proxy from the environment for each request
-    (``NO_PROXY`` included) and nothing else: the CA variables and ``~/.netrc`` are ignored."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.trust_env = False
-
-    def merge_environment_settings(
-        self,
-        url: str,
-        proxies: dict[str, str] | None,
-        stream: bool | None,
-        verify: Any,
-        cert: Any,
-    ) -> dict[str, Any]:
-        """requests' merge, with the environment's proxy for ``url`` added."""
-        chosen = dict(proxies or {})
-        proxy = proxy_for(url)
-        if proxy is not None:
-            chosen.setdefault(urlsplit(url).scheme, proxy.url)
-        return super().merge_environment_settings(url, chosen, stream, verify, cert)
+def refusal(proxy: object, target: str, status: int, reason: str, *, tunnel: bool) -> str:
+    """The message for a proxy's refusal of a tunnel (or of a forwarded request) to
+    ``target``; a 407 adds where the credentials are."""
+    what = f"a tunnel to {target}" if tunnel else f"the request to {target}"
+    message = f"the proxy {proxy} refused {what}: HTTP {status} {reason}".rstrip()
+    if status == 407:
+        message += " (check the user and password in the proxy URL)"
+    return message
 
 
-def requests_proxies(url: str) -> Mapping[str, str]:
-    """``requests``' ``proxies`` for a session that only ever reaches ``url``'s host."""
-    proxy = proxy_for(url)
-    return {} if proxy is None else {urlsplit(url).scheme: proxy.url}
+def tunnel_status(error: BaseException) -> tuple[int, str] | None:
+    """The status a proxy answered ``CONNECT`` with, found anywhere in ``error``'s chain
+    (``http.client`` raises ``OSError("Tunnel connection failed: 407 ...")``, which HTTP
+    clients wrap in their own errors), or None."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ProxyRefused):
+            return current.status, ""
+        found = _TUNNEL_STATUS.search(str(current))
+        if found is not None:
+            return int(found.group(1)), found.group(2).strip()[:100]
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        linked.extend(current.args)
+        pending.extend(item for item in linked if isinstance(item, BaseException))
+    return None
 
 
 # --- tunnels ------------------------------------------------------------------------------
@@ -221,7 +335,9 @@ def connect_to(proxy: Proxy, timeout: float | None) -> socket.socket:
 
 def open_tunnel(proxy: Proxy, host: str, port: int, timeout: float | None) -> socket.socket:
     """A connection to ``host:port`` through the proxy's ``CONNECT`` tunnel, ready for TLS.
+    ``timeout`` bounds the whole exchange (connection and answer), not each read.
     :class:`ProxyRefused` when the proxy answers 4xx, :class:`ProxyFailure` otherwise."""
+    deadline = None if timeout is None else time.monotonic() + timeout
     sock = connect_to(proxy, timeout)
     target = authority(host, port)
     try:
@@ -229,9 +345,11 @@ def open_tunnel(proxy: Proxy, host: str, port: int, timeout: float | None) -> so
         lines = [f"CONNECT {wire} HTTP/1.1", f"Host: {wire}"]
         if proxy.authorization is not None:
             lines.append(f"Proxy-Authorization: {proxy.authorization}")
+        _settimeout(sock, deadline)
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("ascii"))
-        status, reason = _read_reply(sock)
-    except (OSError, ValueError) as error:
+        status, reason = _read_reply(sock, deadline)
+        sock.settimeout(timeout)
+    except (OSError, ValueError, UnicodeError) as error:
         sock.close()
         why = getattr(error, "strerror", None) or type(error).__name__
         message = f"the proxy {proxy} failed to open a tunnel to {target} ({why})"
@@ -239,25 +357,40 @@ def open_tunnel(proxy: Proxy, host: str, port: int, timeout: float | None) -> so
     if status == 200:
         return sock
     sock.close()
-    message = f"the proxy {proxy} refused a tunnel to {target}: HTTP {status} {reason}".rstrip()
-    if status == 407:
-        message += " (check the user and password in the proxy URL)"
+    message = refusal(proxy, target, status, reason, tunnel=True)
     if 400 <= status < 500:
         raise ProxyRefused(message, status)
     raise ProxyFailure(message)
 
 
-def _read_reply(sock: socket.socket) -> tuple[int, str]:
-    """The status of the proxy's answer to CONNECT, its headers read and dropped. Read byte
-    by byte: whatever follows the headers belongs to the tunnel."""
-    with sock.makefile("rb", buffering=0) as reply:
-        status_line = reply.readline(_MAX_REPLY_LINE).decode("latin-1").strip()
-        for _ in range(_MAX_REPLY_LINES):
-            line = reply.readline(_MAX_REPLY_LINE)
-            if line in (b"\r\n", b"\n", b""):
-                break
-        else:
-            raise ValueError("too many header lines")
+def _settimeout(sock: socket.socket, deadline: float | None) -> None:
+    if deadline is None:
+        sock.settimeout(None)
+        return
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the proxy did not answer in time")
+    sock.settimeout(left)
+
+
+def _read_reply(sock: socket.socket, deadline: float | None) -> tuple[int, str]:
+    """The status of the proxy's answer to CONNECT, its headers read and dropped before
+    ``deadline``. Bytes after the headers belong to the tunnel: they are peeked at, and only
+    the headers are taken off the socket."""
+    head = b""
+    while True:
+        _settimeout(sock, deadline)
+        peeked = sock.recv(_MAX_REPLY, socket.MSG_PEEK)
+        if not peeked:
+            raise ValueError("the proxy closed the connection")
+        end = (head[-3:] + peeked).find(b"\r\n\r\n")
+        take = len(peeked) if end < 0 else end + 4 - len(head[-3:])
+        head += sock.recv(take)
+        if end >= 0:
+            break
+        if len(head) > _MAX_REPLY:
+            raise ValueError("the proxy's answer is too long")
+    status_line = head.split(b"\r\n", 1)[0].decode("latin-1").strip()
     version, _, rest = status_line.partition(" ")
     code, _, reason = rest.partition(" ")
     if not version.startswith("HTTP/") or not code.isdigit():

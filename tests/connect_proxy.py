@@ -4,8 +4,10 @@ It tunnels ``CONNECT host:port`` (the way clients reach HTTPS servers through a 
 forwards plain requests whose target is an absolute URI (``GET http://host:port/path``, the
 way clients reach plain-HTTP servers through a proxy). Each tunnel target and each forwarded
 URI is recorded. With ``credentials`` set it answers 407 unless the request carries
-``Proxy-Authorization: Basic`` with exactly those. :meth:`ConnectProxy.stop` closes the port
-and cuts open tunnels, so a client then meets a proxy that is down.
+``Proxy-Authorization: Basic`` with exactly those. With ``relay_to`` set, every tunnel goes
+to that address whatever host it names (a proxy that a client must not trust blindly: TLS
+still has to check the name). :meth:`ConnectProxy.stop` closes the port and cuts open
+tunnels, so a client then meets a proxy that is down.
 """
 
 from __future__ import annotations
@@ -65,7 +67,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
         host, _, port = self.path.rpartition(":")
         try:
-            upstream = socket.create_connection((host.strip("[]"), int(port)), timeout=10)
+            address = proxy.relay_to or (host.strip("[]"), int(port))
+            upstream = socket.create_connection(address, timeout=10)
         except (OSError, ValueError):
             self.send_error(502, "cannot reach the target")
             self.close_connection = True
@@ -170,7 +173,12 @@ class ConnectProxy:
     absolute URI forwarded, ``refused`` what was answered 407.
     """
 
-    def __init__(self, credentials: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        credentials: tuple[str, str] | None = None,
+        relay_to: tuple[str, int] | None = None,
+    ) -> None:
+        self.relay_to = relay_to
         self.expected_authorization: str | None = None
         if credentials is not None:
             token = base64.b64encode(":".join(credentials).encode("utf-8")).decode("ascii")

@@ -67,6 +67,8 @@ SECRETS = [
 """What scrubbing hides (a user name, like CalDAV's, is not registered as a secret)."""
 HIDDEN = [PROXY_USER, *SECRETS]
 """What syncd never prints: it names a proxy by host and port only."""
+REFUSED_407 = "HTTP 407 Proxy Authentication Required (check the user and password in the proxy URL)"
+"""How every connector words a proxy's 407."""
 ELSEWHERE = "proxy-exempt.example"
 """A NO_PROXY that exempts none of the test servers."""
 VARIABLES = [
@@ -241,13 +243,14 @@ def google_connector(tmp_path: Path) -> Iterator[Callable[[GoogleCalendarEmulato
     no access token, so the first request refreshes it."""
     made: list[GoogleConnector] = []
 
-    def make(emu: GoogleCalendarEmulator) -> GoogleConnector:
+    def make(emu: GoogleCalendarEmulator, **extra: Any) -> GoogleConnector:
         calendar = emu.add_calendar(f"work {uuid.uuid4().hex[:8]}")
         emu.put_event(calendar, dict(GOOGLE_EVENT))
         write_token(emu, tmp_path / "tokens")
         options: dict[str, Any] = {"calendar_id": calendar}
         if emu.base.startswith("https:"):
             options["ca_file"] = str(ca_file(tmp_path / "ca"))
+        options.update(extra)
         made.append(quick(GoogleConnector.from_config(google_config(tmp_path, emu, **options))))
         return made[-1]
 
@@ -535,14 +538,34 @@ def test_outlook_with_wrong_proxy_credentials_is_transient_and_names_the_proxy(
     monkeypatch: pytest.MonkeyPatch,
     logs: Callable[[], str],
 ) -> None:
-    """A 407 to MSAL's CONNECT: a TransientError naming the proxy, no credentials shown."""
+    """A 407 to MSAL's CONNECT: one try, a TransientError naming the proxy, the status and
+    where the credentials are, none of them shown."""
     connector = outlook()
     route(monkeypatch, with_credentials(proxy, password="wrong-" + PROXY_PASSWORD))
     with pytest.raises(TransientError) as caught:
         connector.list_changes(None, {})
-    assert "the proxy cannot be reached or refused to connect" in naming(caught, proxy)
-    assert proxy.refused
+    assert REFUSED_407 in naming(caught, proxy)
+    assert len(proxy.refused) == 1
     assert_hidden(str(caught.value), repr(caught.value), logs())
+
+
+def test_outlook_graph_is_not_retried_when_the_proxy_refuses_the_tunnel(
+    outlook: Callable[..., OutlookConnector],
+    proxy: ConnectProxy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Signed in, then the proxy password is wrong: Graph's CONNECT is refused once (retries
+    would lock the account on a corporate proxy), with the proxy's wording."""
+    connector = outlook()
+    route(monkeypatch, with_credentials(proxy))
+    connector.list_changes(None, {})
+    route(monkeypatch, with_credentials(proxy, password="wrong-" + PROXY_PASSWORD))
+    connector.session.http.close()  # the next request needs a new tunnel
+    proxy.clear()
+    with pytest.raises(TransientError) as caught:
+        connector.list_changes(None, {})
+    assert REFUSED_407 in naming(caught, proxy)
+    assert len(proxy.refused) == 1
 
 
 def test_outlook_with_the_proxy_down_is_transient_and_names_the_proxy(

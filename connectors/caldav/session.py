@@ -21,10 +21,11 @@ from urllib.parse import urlsplit
 import structlog
 from caldav.lib.error import DAVError
 from niquests.exceptions import ConnectionError as HTTPConnectionError
-from niquests.exceptions import ProxyError, RequestException, SSLError, Timeout
+from niquests.exceptions import RequestException, SSLError, Timeout
 
 from connectors.caldav.dav import MalformedReply
 from connectors.caldav.transport import Reply, Transport
+from connectors.proxied import proxy_failure, proxy_reply
 from syncd.errors import (
     AlreadyExists,
     AuthError,
@@ -51,10 +52,6 @@ class SyncUnsupported(ConnectorError):
 EXCEPTIONS: tuple[tuple[type[BaseException], ErrorRule], ...] = (
     (SSLError, ErrorRule(ConnectorError, "TLS failed: certificate not trusted (see ca_file)")),
     (Timeout, ErrorRule(TransientError, "no answer within the timeout", retry=True)),
-    (
-        ProxyError,
-        ErrorRule(TransientError, "the proxy cannot be reached or refused to connect", retry=True),
-    ),
     (HTTPConnectionError, ErrorRule(TransientError, "cannot connect to the server", retry=True)),
     (RequestException, ErrorRule(TransientError, "the HTTP exchange failed", retry=True)),
     (SyntaxError, ErrorRule(TransientError, "malformed XML in the reply")),  # lxml's XMLSyntaxError
@@ -64,11 +61,13 @@ EXCEPTIONS: tuple[tuple[type[BaseException], ErrorRule], ...] = (
         ErrorRule(AuthError, "needs credentials: the server offers no supported authentication"),
     ),
     (DAVError, ErrorRule(ConnectorError, "the WebDAV exchange failed")),
-    (ProxyUnsupported, ErrorRule(ConnectorError, "the proxy cannot be used")),
     # Local trouble under the HTTP stack: a CA bundle that cannot be read, no file handles.
     (OSError, ErrorRule(ConnectorError, "the client could not set up the connection")),
 )
-_RAISED = tuple(kind for kind, _rule in EXCEPTIONS)
+_RAISED: tuple[type[BaseException], ...] = (
+    *(kind for kind, _rule in EXCEPTIONS),
+    ProxyUnsupported,  # read from connectors.proxied's table
+)
 
 _EXPIRED = ErrorRule(CursorExpired, "the server no longer accepts the sync token")
 _UNSUPPORTED = ErrorRule(SyncUnsupported, "the server does not support sync-collection")
@@ -92,9 +91,6 @@ STATUSES: Mapping[tuple[str, int, str | None], ErrorRule] = {
     ("delete", 412, None): _CHANGED,
     ("create", 412, None): ErrorRule(AlreadyExists, "already exists"),
     ("*", 429, None): ErrorRule(TransientError, "rate limited by the server", retry=True),
-    ("*", 407, None): ErrorRule(
-        TransientError, "the proxy refused the request (check the user and password in its URL)"
-    ),
 }
 _SERVER_ERROR = ErrorRule(TransientError, "server error", retry=True)
 
@@ -161,17 +157,15 @@ class Session:
                     result = read(reply)
                     self._auth_logged = False
                     return result
-                rule = _status_rule(operation, reply)
+                rule, detail = self._status(operation, method, url, reply)
                 wait = retry_after(reply.headers.get("retry-after"))
-                detail = f"{rule.message} (HTTP {reply.status} for {method} {path})"
-                if reply.status == 407:
-                    detail += proxy_suffix(url)
             except _RAISED as error:
-                rule = exception_rule(error, EXCEPTIONS)
-                detail = f"{rule.message} ({method} {path}: {type(error).__name__})"
-                if isinstance(error, ProxyUnsupported):
-                    detail = f"{error} ({method} {path})"
-                detail += proxy_suffix(url)
+                found = proxy_failure(error, url, f"{method} {path}")
+                if found is None:
+                    rule = exception_rule(error, EXCEPTIONS)
+                    why = f"{method} {path}: {type(error).__name__}"
+                    found = rule, f"{rule.message} ({why}){proxy_suffix(url)}"
+                rule, detail = found
             except AuthError as error:
                 self._log_auth(str(error))
                 raise
@@ -190,6 +184,15 @@ class Session:
                 self._log_auth(detail)
             raise failure
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    @staticmethod
+    def _status(operation: str, method: str, url: str, reply: Reply) -> tuple[ErrorRule, str]:
+        path = urlsplit(url).path or url
+        found = proxy_reply(reply.status, "", url, f"{method} {path}")
+        if found is not None:
+            return found
+        rule = _status_rule(operation, reply)
+        return rule, f"{rule.message} (HTTP {reply.status} for {method} {path})"
 
     def _delay(self, attempt: int) -> float:
         """Capped exponential backoff with jitter: half the step plus a random half."""

@@ -1,10 +1,13 @@
 """One HTTP exchange with the server, through the caldav library's ``DAVClient``.
 
 ``DAVClient`` brings the HTTP session (niquests: pooled connections, TLS verification with a
-``ca_file`` that the environment's CA variables cannot replace, a CONNECT tunnel through the
-proxy :mod:`syncd.proxies` picks from the environment for the server's host), authentication
-negotiated from the server's challenge (Basic, Digest, Bearer) and the parsing of XML
-replies with entities and network access off. syncd sends its own request bodies and reads
+``ca_file`` that the environment's CA variables cannot replace), authentication negotiated
+from the server's challenge (Basic, Digest, Bearer) and the parsing of XML replies with
+entities and network access off. Its session is swapped for one that takes the proxy from
+the environment for each request's own host (:mod:`syncd.proxies`: a CONNECT tunnel for
+https://, absolute URIs for http://) and nothing else. Without ``username``, the server's
+entry in ``~/.netrc`` (or ``$NETRC``) gives the credentials, as niquests itself would; with
+``username``, netrc is never read. syncd sends its own request bodies and reads
 the parsed replies itself; two library habits are worked around here: bodies go out as
 ``WireBytes`` (sent byte for byte, not re-terminated), and the 401, 403 and 429 replies that
 ``DAVClient`` raises as exceptions are turned back into replies, so that one table
@@ -18,15 +21,17 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from caldav.davclient import DAVClient
 from caldav.lib.error import AuthorizationError, RateLimitError
 from caldav.lib.python_utilities import WireBytes
+from niquests.utils import get_netrc_auth
 
 from connectors.caldav.dav import Element, preconditions
 from connectors.caldav.options import CalDAVOptions
-from syncd.proxies import requests_proxies
+from connectors.proxied import ProxiedNiquestsSession
+from syncd.secrets import Secret
 
 __all__ = ["CaldavTransport", "Reply", "Transport"]
 
@@ -73,8 +78,10 @@ class CaldavTransport:
 
     def _connect(self) -> DAVClient:
         options = self.options
-        proxies = requests_proxies(options.url)
+        username = options.username
         password = None if options.secret is None else options.secret.reveal(self.name)
+        if username is None:
+            username, password = _netrc(options.url)
         verify: bool | str = options.verify_tls
         if options.ca_file is not None:
             verify = str(options.ca_file)
@@ -85,16 +92,17 @@ class CaldavTransport:
         _quiet_caldav_replies()
         client = DAVClient(
             url=options.url,
-            username=options.username,
+            username=username,
             password=password,
             timeout=options.timeout,  # type: ignore[arg-type]  # niquests takes floats
             ssl_verify_cert=verify,
             enable_rfc6764=False,
         )
-        # The proxy is syncd's choice (syncd.proxies): niquests reads the environment's
-        # proxies once per process and keeps them, and would send ~/.netrc credentials.
-        client.session.trust_env = False
-        client.session.proxies = dict(proxies)
+        # The proxy is syncd's choice, per request: niquests reads the environment's proxies
+        # once per process and keeps them, and would send ~/.netrc credentials for any user.
+        plain = client.session
+        client.session = ProxiedNiquestsSession(**_session_options(plain))
+        plain.close()
         return client
 
     def send(
@@ -125,6 +133,24 @@ class CaldavTransport:
             if self._dav is not None:
                 self._dav.close()
                 self._dav = None
+
+
+def _session_options(session: Any) -> dict[str, Any]:
+    """What ``DAVClient`` chose for the session it made (HTTP/2 multiplexing)."""
+    multiplexed = getattr(session, "multiplexed", None)
+    return {} if multiplexed is None else {"multiplexed": bool(multiplexed)}
+
+
+def _netrc(url: str) -> tuple[str | None, str | None]:
+    """The user and password ``~/.netrc`` (``$NETRC``) holds for ``url``'s host, the
+    password registered for scrubbing; (None, None) when it has none."""
+    found = get_netrc_auth(url)
+    if not found:
+        return None, None
+    user, password = found
+    if password:
+        Secret(password)
+    return user, password
 
 
 def _quiet_caldav_replies() -> None:

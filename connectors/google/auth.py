@@ -23,8 +23,9 @@ from oauthlib.oauth2.rfc6749.errors import OAuth2Error  # type: ignore[import-un
 from requests import RequestException
 
 from connectors.google.options import SCOPES, parse_options
+from connectors.proxied import proxy_failure
 from syncd.errors import AuthError, ConfigError, ConnectorError
-from syncd.proxies import ProxyUnsupported, proxy_suffix, requests_proxies
+from syncd.proxies import ProxyUnsupported, proxies_for
 from syncd.secrets import Secret, SecretError, TokenStore
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ def authorize(calendar: CalendarConfig, out: TextIO, *, open_browser: bool) -> s
         flow.oauth2session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
         flow.oauth2session.verify = str(options.ca_file)
     try:  # the session only ever reaches the token endpoint
-        flow.oauth2session.proxies.update(requests_proxies(token_uri))
+        flow.oauth2session.proxies.update(proxies_for(token_uri))
     except ProxyUnsupported as error:
         raise ConnectorError(calendar.name, str(error)) from None
     try:  # before the consent: a folder or file open to others is refused, not after it
@@ -128,11 +129,9 @@ def _consent(name: str, flow: Any, out: TextIO, open_browser: bool, token_uri: s
     except OAuth2Error as error:
         raise AuthError(name, f"consent failed: Google answered {error.error!r}") from None
     except RequestException as error:
-        raise AuthError(
-            name,
-            "consent failed: the token endpoint cannot be reached "
-            f"({type(error).__name__}){proxy_suffix(token_uri)}",
-        ) from None
+        found = proxy_failure(error, token_uri, "token exchange")
+        why = f"the token endpoint cannot be reached ({type(error).__name__})"
+        raise AuthError(name, f"consent failed: {why if found is None else found[1]}") from None
     except (OSError, WSGITimeoutError) as error:
         raise AuthError(
             name, f"consent failed: the local redirect server failed ({type(error).__name__})"

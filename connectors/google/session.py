@@ -47,6 +47,7 @@ from googleapiclient.errors import HttpError
 
 from connectors.google.account import Account, consent_hint
 from connectors.google.options import GoogleOptions
+from connectors.proxied import proxy_failure
 from syncd.errors import (
     AlreadyExists,
     AuthError,
@@ -64,7 +65,7 @@ from syncd.proxies import (
     connect_to,
     open_tunnel,
     proxy_for,
-    proxy_suffix,
+    refusal,
 )
 from syncd.transport import ErrorRule, exception_rule, retry_after, status_rule
 
@@ -128,9 +129,6 @@ STATUSES: Mapping[tuple[str, int, str | None], _Rule] = {
     ("delete", 412, None): _CHANGED,
     ("create", 409, None): _Rule(AlreadyExists, "already exists"),
     ("*", 400, None): _Rule(ConnectorError, "Google refused the request"),
-    ("*", 407, None): _Rule(
-        TransientError, "the proxy refused the request (check the user and password in its URL)"
-    ),
 }
 _SERVER_ERROR = _Rule(TransientError, "server error", retry=True)
 _UNEXPECTED = _Rule(ConnectorError, "unexpected reply")
@@ -145,9 +143,6 @@ EXCEPTIONS: tuple[tuple[type[BaseException], _Rule], ...] = (
         ssl.SSLCertVerificationError,
         _Rule(ConnectorError, "TLS failed: certificate not trusted (see ca_file)"),
     ),
-    (ProxyRefused, _Rule(TransientError, "the proxy refused the tunnel")),
-    (ProxyFailure, _Rule(TransientError, "the proxy failed", retry=True, rebuild=True)),
-    (ProxyUnsupported, _Rule(ConnectorError, "the proxy cannot be used")),
     (TimeoutError, _Rule(TransientError, "no answer within the timeout", retry=True, rebuild=True)),
     (ConnectionError, _Rule(TransientError, "the connection broke", retry=True, rebuild=True)),
     (
@@ -243,9 +238,26 @@ class ProxiedHttp(httplib2.Http):  # type: ignore[misc]
         connection_type: Any = None,
     ) -> Any:
         """httplib2's request, on syncd's connections."""
+        scheme = urlsplit(uri).scheme.lower()
         if connection_type is None:
-            connection_type = _CONNECTIONS.get(urlsplit(uri).scheme.lower())
-        return super().request(uri, method, body, headers, redirections, connection_type)
+            connection_type = _CONNECTIONS.get(scheme)
+        response, content = super().request(
+            uri, method, body, headers, redirections, connection_type
+        )
+        if response.status == 407 and scheme == "http":
+            _refused_forward(uri, str(response.reason or ""))
+        return response, content
+
+
+def _refused_forward(uri: str, reason: str) -> None:
+    """A 407 to a forwarded request is the proxy's refusal, not the server's answer: raised
+    as :class:`ProxyRefused`, like a refused tunnel (a token refresh would otherwise read it
+    as a refused grant)."""
+    proxy = proxy_for(uri)
+    if proxy is not None:
+        parts = urlsplit(uri)
+        target = authority(parts.hostname or "?", parts.port or 80)
+        raise ProxyRefused(refusal(proxy, target, 407, reason, tunnel=False), 407)
 
 
 class _Unused:
@@ -408,15 +420,13 @@ class Session:
                 detail = f"{rule.message} (HTTP {status}{f' {reason}' if reason else ''}, {what})"
                 if rule.error is ConnectorError and status == 400:
                     detail += f": {str(error.reason)[:200]}"
-                if status == 407:
-                    detail += proxy_suffix(self.options.api_endpoint)
+            except (ProxyFailure, ProxyUnsupported) as error:  # before _RAISED: OSError
+                rule, detail = self._proxy_rule(error, what)
             except RefreshError as error:
                 rule, detail = self._refresh_rule(error, what)
             except _RAISED as error:
                 rule = exception_rule(error, EXCEPTIONS)
                 detail = f"{rule.message} ({what}: {type(error).__name__})"
-                if isinstance(error, ProxyFailure | ProxyUnsupported):
-                    detail = f"{error} ({what})"  # names the proxy, never its credentials
                 if rule.rebuild:
                     self._drop_http()
             except GoogleAuthError as error:
@@ -440,10 +450,21 @@ class Session:
                 else:
                     self.account.pause(delay, f"Google asked to wait {delay:.0f}s")
                     detail += f"; Google asks to wait {delay:.0f}s, the account waits that long"
-            elif rule.retry and self.interrupted.is_set():  # stopped before the wait began
+            elif rule.retry and attempt < self.attempts and self.interrupted.is_set():
+                # stopped before the wait began
                 detail += "; not retried, syncd is stopping"
             raise self._failure(rule, detail)
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _proxy_rule(self, error: ProxyFailure | ProxyUnsupported, what: str) -> tuple[_Rule, str]:
+        """The shared proxy table's verdict (connectors.proxied); a proxy that failed leaves
+        this thread's connections unusable."""
+        found = proxy_failure(error, self.options.api_endpoint, what)
+        assert found is not None  # proxy_failure knows every proxy exception
+        shared, detail = found
+        if shared.retry:
+            self._drop_http()
+        return _Rule(shared.error, shared.message, retry=shared.retry), detail
 
     def _failure(self, rule: _Rule, detail: str) -> ConnectorError:
         if rule.error is AuthError:

@@ -35,11 +35,12 @@ from urllib.parse import urlsplit
 import msal  # type: ignore[import-untyped]
 import structlog
 from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS  # type: ignore[import-untyped]
-from requests.exceptions import ProxyError, RequestException, SSLError
+from requests.exceptions import RequestException, SSLError
 
 from connectors.outlook.options import OutlookOptions
+from connectors.proxied import ProxiedSession, proxy_failure
 from syncd.errors import AuthError, ConnectorError, TransientError
-from syncd.proxies import ProxiedSession, ProxyUnsupported, proxy_suffix
+from syncd.proxies import ProxyUnsupported, proxy_suffix
 from syncd.secrets import Secret, SecretError, TokenStore, read_secret
 
 __all__ = [
@@ -99,11 +100,14 @@ def _unreachable(name: str, error: RequestException, options: OutlookOptions) ->
             "TLS with the sign-in service failed: its certificate is not trusted by "
             f"{trust}, or ca_file is not a PEM bundle of CA certificates",
         )
-    why = type(error).__name__
-    if isinstance(error, ProxyError):
-        why = "the proxy cannot be reached or refused to connect"
+    found = proxy_failure(error, options.authority, "sign-in")
+    if found is not None:  # refused (not retried) or down, by connectors.proxied's table
+        rule, detail = found
+        return rule.error(name, f"cannot reach the sign-in service: {detail}")
     return TransientError(
-        name, f"cannot reach the sign-in service ({why}){proxy_suffix(options.authority)}"
+        name,
+        f"cannot reach the sign-in service ({type(error).__name__})"
+        f"{proxy_suffix(options.authority)}",
     )
 
 

@@ -24,8 +24,9 @@ from urllib.parse import urlsplit
 
 import structlog
 from requests.exceptions import ConnectionError as HTTPConnectionError
-from requests.exceptions import ProxyError, RequestException, SSLError, Timeout
+from requests.exceptions import RequestException, SSLError, Timeout
 
+from connectors.proxied import ProxiedSession, proxy_failure, proxy_reply
 from syncd.errors import (
     AlreadyExists,
     AuthError,
@@ -35,7 +36,7 @@ from syncd.errors import (
     NotFound,
     TransientError,
 )
-from syncd.proxies import ProxiedSession, ProxyUnsupported, proxy_suffix
+from syncd.proxies import ProxyUnsupported, proxy_suffix
 from syncd.transport import ErrorRule, exception_rule, retry_after, status_rule
 
 __all__ = [
@@ -104,17 +105,16 @@ class Call:
 EXCEPTIONS: tuple[tuple[type[BaseException], ErrorRule], ...] = (
     (SSLError, ErrorRule(ConnectorError, "TLS failed: certificate not trusted (see ca_file)")),
     (Timeout, ErrorRule(TransientError, "no answer within the timeout", retry=True)),
-    (
-        ProxyError,
-        ErrorRule(TransientError, "the proxy cannot be reached or refused to connect", retry=True),
-    ),
     (HTTPConnectionError, ErrorRule(TransientError, "cannot connect to Graph", retry=True)),
     (RequestException, ErrorRule(TransientError, "the HTTP exchange failed", retry=True)),
-    (ProxyUnsupported, ErrorRule(ConnectorError, "the proxy cannot be used")),
     # Local trouble under the HTTP stack: a CA file that cannot be read, no file handles.
     (OSError, ErrorRule(ConnectorError, "the client could not set up the connection")),
 )
-_RAISED = tuple(kind for kind, _rule in EXCEPTIONS)
+# A proxy's trouble is read first, from connectors.proxied's table.
+_RAISED: tuple[type[BaseException], ...] = (
+    *(kind for kind, _rule in EXCEPTIONS),
+    ProxyUnsupported,
+)
 
 
 class DeltaExpired(CursorExpired):
@@ -151,9 +151,6 @@ STATUSES: Mapping[tuple[str, int, str | None], ErrorRule] = {
     ("create", 404, None): ErrorRule(NotFound, "the calendar does not exist"),
     ("find", 404, None): ErrorRule(NotFound, "the calendar does not exist"),
     ("*", 429, None): ErrorRule(TransientError, "throttled by Graph", retry=True),
-    ("*", 407, None): ErrorRule(
-        TransientError, "the proxy refused the request (check the user and password in its URL)"
-    ),
 }
 _MARKERS = ("syncstate", "resyncrequired", "itemnotfound")
 
@@ -294,11 +291,12 @@ class GraphSession:
             try:
                 reply = self._send(method, url, body, headers, weight)
             except _RAISED as error:
-                rule = exception_rule(error, EXCEPTIONS)
-                detail = f"{rule.message} ({operation}: {method} {path}: {type(error).__name__})"
-                if isinstance(error, ProxyUnsupported):
-                    detail = f"{error} ({operation}: {method} {path})"
-                detail += proxy_suffix(url)
+                found = proxy_failure(error, url, f"{operation}: {method} {path}")
+                if found is None:
+                    rule = exception_rule(error, EXCEPTIONS)
+                    why = f"{operation}: {method} {path}: {type(error).__name__}"
+                    found = rule, f"{rule.message} ({why}){proxy_suffix(url)}"
+                rule, detail = found
             else:
                 if reply.status in ok:
                     self._auth_logged = False
@@ -312,8 +310,9 @@ class GraphSession:
                 code = error_code(reply)
                 shown = f", {code}" if code else ""
                 detail = f"{rule.message} (HTTP {reply.status}{shown} for {method} {path})"
-                if reply.status == 407:
-                    detail += proxy_suffix(url)
+                refused = proxy_reply(reply.status, "", url, f"{operation}: {method} {path}")
+                if refused is not None:
+                    rule, detail = refused
             if rule.retry and attempt < self.attempts and self._pause(attempt, wait, detail):
                 continue
             raise self._failure(rule, detail, wait)
