@@ -530,14 +530,14 @@ def test_a_large_round_reads_syncds_data_from_one_listing(
         annotated,
         {"singleValueExtendedProperties": [{"id": DATA_PROPERTY, "value": '{"X-SYNCD-X":"1"}'}]},
     )
-    real_follow = connector.lister.follow
+    real_follow = connector.rounds.lister.follow
 
     def follow_then_edit(url: str) -> Any:
         round_ = real_follow(url)
         servers.emu.patch_event(user, made[1]["id"], {"subject": "edited meanwhile"})
         return round_
 
-    connector.lister.follow = follow_then_edit  # type: ignore[method-assign]
+    connector.rounds.lister.follow = follow_then_edit  # type: ignore[method-assign]
     servers.emu.clear_requests()
     first = connector.list_changes(None, {})
     assert len(first.upserts) == 45

@@ -15,12 +15,13 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import requests
 
 from connectors.outlook import OutlookConnector
-from connectors.outlook.etags import key_of, series_in
+from connectors.outlook.etags import key_of, series_in, unread
 from connectors.outlook.items import DATA_PROPERTY
 from syncd.connector import Delta
 from syncd.errors import TransientError
@@ -301,15 +302,24 @@ def test_a_master_that_cannot_be_read_gives_no_hint(
     assert all(SERIES_START not in text for text in _data(first).values())
 
 
-def test_get_gives_an_occurrence_as_the_listing_does(
+def test_get_gives_an_occurrence_as_the_listing_does_without_its_series_start(
     servers: Servers, connector: OutlookConnector, user: str, calendar_id: str
 ) -> None:
-    """get() of an occurrence: the same etag and data as the round listed."""
+    """get() of an occurrence: the listing's etag and data but for the series start, in one
+    request (only writes read objects this way, and they never store the start)."""
     master = _series(servers, user, calendar_id, NOW + timedelta(days=1))
     first = connector.list_changes(None, {})
     href = _occurrences(servers, user, calendar_id, master["id"])[1]
     [listed] = [o for o in first.upserts if o.href == href]
-    assert connector.get(href) == listed
+    servers.emu.clear_requests()
+    got = connector.get(href)
+    assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in servers.wire()] == [("GET", href)]
+    assert got.etag == listed.etag
+    without_start = [
+        line for line in listed.data.split(b"\r\n") if not line.startswith(SERIES_START.encode())
+    ]
+    assert got.data.split(b"\r\n") == without_start
+    assert len(without_start) == len(listed.data.split(b"\r\n")) - 1
 
 
 def test_an_annotation_never_stores_the_series_start(
@@ -320,9 +330,11 @@ def test_an_annotation_never_stores_the_series_start(
     master = _series(servers, user, calendar_id, NOW + timedelta(days=1))
     first = connector.list_changes(None, {})
     href = _occurrences(servers, user, calendar_id, master["id"])[0]
+    servers.emu.clear_requests()
     current = connector.get(href)
     annotated = current.data.replace(b"END:VEVENT", b"X-SYNCD-VERDICT:move\r\nEND:VEVENT")
     etag = connector.update(href, annotated, current.etag)
+    assert [r.method for r in servers.wire()] == ["GET", "GET", "PATCH"]
     assert series_in(etag) == master["id"]
     value = servers.emu.extended_property(user, href, DATA_PROPERTY)
     assert json.loads(value or "") == {"X-SYNCD-VERDICT": "move"}
@@ -362,34 +374,169 @@ def test_a_silently_deleted_occurrence_is_removed_when_its_series_changes(
     assert [url.split("/events/")[1].split("/")[0] for url in instances] == [a["id"]]
 
 
+@pytest.mark.parametrize("status", ["404", "400"])
 @pytest.mark.usefixtures("silent")
-def test_a_refused_listing_of_the_series_keeps_the_state(
-    servers: Servers, connector: OutlookConnector, user: str, calendar_id: str
+def test_a_refused_listing_of_the_series_reads_each_occurrence_held(
+    servers: Servers, connector: OutlookConnector, user: str, calendar_id: str, status: str
 ) -> None:
-    """The instances listing answers 404: nothing is removed, the occurrences it would have
-    checked are (lasting) item failures at the etag the core holds. When the series is
-    touched again, a listing throttled past the retries fails the cycle as transient; the
-    next listing that works removes the deleted occurrence."""
+    """The instances listing is refused (404 or another error): every occurrence the core
+    holds of the series is read instead, in one batch; the deleted one is removed, the others
+    are listed again, nothing fails. A listing throttled past the retries fails the cycle as
+    transient."""
     a = _series(servers, user, calendar_id, NOW + timedelta(days=1))
     first = connector.list_changes(None, {})
     known = snapshot(first, {})
     of_a = _occurrences(servers, user, calendar_id, a["id"])
     servers.emu.delete_event(user, of_a[1])
     servers.emu.patch_event(user, of_a[2], {"subject": "renamed"})
-    servers.emu.inject("404", path_contains=f"/events/{a['id']}/instances")
-    refused = connector.list_changes(first.cursor, known)
-    assert list(refused.removed) == []
-    assert {f.href for f in refused.failures} == {of_a[0], of_a[1], of_a[3]}
-    assert all(f.lasting and f.etag == known[f.href] for f in refused.failures)
-    assert "could not be listed (HTTP 404)" in refused.failures[0].reason
-    known = snapshot(refused, known)
-    servers.emu.patch_event(user, of_a[3], {"subject": "renamed too"})
     servers.emu.inject("503", times=5, path_contains=f"/events/{a['id']}/instances")
     with pytest.raises(TransientError):
-        connector.list_changes(refused.cursor, known)
-    again = connector.list_changes(refused.cursor, known)
-    assert list(again.removed) == [of_a[1]]
+        connector.list_changes(first.cursor, known)
+    servers.emu.inject(status, path_contains=f"/events/{a['id']}/instances")
+    servers.emu.clear_requests()
+    refused = connector.list_changes(first.cursor, known)
+    assert list(refused.removed) == [of_a[1]]
+    assert sorted(o.href for o in refused.upserts) == sorted([of_a[0], of_a[2], of_a[3]])
+    assert not refused.failures
+    batches = [r.body["requests"] for r in servers.wire() if r.path.endswith("$batch")]
+    assert len(batches) == 2
+    assert sorted(unquote(i["url"].split("?")[0].rsplit("/", 1)[-1]) for i in batches[1]) == sorted(
+        [of_a[0], of_a[1], of_a[3]]
+    )
+
+
+def _as_the_engine_keeps_it(delta: Delta, known: dict[str, str]) -> dict[str, str]:
+    """The core's etags after a cycle whose cursor was held back (failures keep theirs)."""
+    kept = snapshot(delta, known)
+    kept.update({f.href: f.etag for f in delta.failures})
+    return kept
+
+
+def test_a_series_touched_by_a_removed_id_alone_is_reconciled(
+    servers: Servers, connector: OutlookConnector, user: str, calendar_id: str
+) -> None:
+    """The only signal of a series is an @removed occurrence the core holds: the series is
+    reconciled all the same, and its silently deleted occurrence is removed with it, in two
+    requests (the delta page, one batch)."""
+    a = _series(servers, user, calendar_id, NOW + timedelta(days=1))
+    first = connector.list_changes(None, {})
+    of_a = _occurrences(servers, user, calendar_id, a["id"])
+    servers.emu.silent_occurrence_deletes()
+    servers.emu.delete_event(user, of_a[1])
+    servers.emu.silent_occurrence_deletes(False)
+    servers.emu.delete_event(user, of_a[2])
+    servers.emu.clear_requests()
+    second = connector.list_changes(first.cursor, snapshot(first, {}))
+    assert sorted(second.removed) == sorted([of_a[1], of_a[2]])
+    assert (list(second.upserts), list(second.failures)) == ([], [])
+    assert [r.path.rsplit("/", 1)[-1] for r in servers.wire()] == ["delta", "$batch", "$batch"]
+
+
+def test_a_removed_id_waits_while_its_series_cannot_be_read_whole(
+    servers: Servers, connector: OutlookConnector, user: str, calendar_id: str
+) -> None:
+    """A series touched only by an @removed id, its listing refused and the read of one of
+    its occurrences refused too: the removal is an item failure at the etag the core holds,
+    so the round offered again (the cursor held back) touches the series again; then the
+    reported and the silently deleted occurrence are both removed and nothing fails."""
+    a = _series(servers, user, calendar_id, NOW + timedelta(days=1))
+    first = connector.list_changes(None, {})
+    known = snapshot(first, {})
+    of_a = _occurrences(servers, user, calendar_id, a["id"])
+    servers.emu.silent_occurrence_deletes()
+    servers.emu.delete_event(user, of_a[1])
+    servers.emu.silent_occurrence_deletes(False)
+    servers.emu.delete_event(user, of_a[2])
+    servers.emu.inject("400", path_contains=f"/events/{a['id']}/instances")
+    servers.emu.inject("400", path_contains=f"/events/{of_a[3]}?$expand")
+    refused = connector.list_changes(first.cursor, known)
+    assert list(refused.removed) == [of_a[1]]
+    failed = {f.href: f for f in refused.failures}
+    assert sorted(failed) == sorted([of_a[2], of_a[3]])
+    assert all(not f.lasting and f.etag == unread(known[f.href]) for f in failed.values())
+    assert f"series {a['id']}" in failed[of_a[2]].reason
+    again = connector.list_changes(first.cursor, _as_the_engine_keeps_it(refused, known))
+    assert sorted(again.removed) == sorted([of_a[2]])
+    assert [o.href for o in again.upserts] == [of_a[3]]
     assert not again.failures
+
+
+@pytest.mark.usefixtures("silent")
+def test_a_series_is_touched_by_a_changed_entry_the_core_already_holds(
+    servers: Servers, connector: OutlookConnector, user: str, calendar_id: str
+) -> None:
+    """The read of the silently deleted occurrence fails once: the cursor is held back and
+    the same round is offered again, by then with the changed occurrence held. The series is
+    still touched by that entry, so the deleted occurrence is removed on the retry."""
+    a = _series(servers, user, calendar_id, NOW + timedelta(days=1))
+    first = connector.list_changes(None, {})
+    known = snapshot(first, {})
+    of_a = _occurrences(servers, user, calendar_id, a["id"])
+    servers.emu.delete_event(user, of_a[1])
+    servers.emu.patch_event(user, of_a[2], {"subject": "renamed"})
+    servers.emu.inject("400", path_contains=f"/events/{of_a[1]}?$expand")
+    refused = connector.list_changes(first.cursor, known)
+    assert [o.href for o in refused.upserts] == [of_a[2]]
+    assert [(f.href, f.lasting) for f in refused.failures] == [(of_a[1], False)]
+    again = connector.list_changes(first.cursor, _as_the_engine_keeps_it(refused, known))
+    assert (list(again.upserts), list(again.removed)) == ([], [of_a[1]])
+    assert not again.failures
+
+
+@pytest.mark.usefixtures("silent")
+def test_the_instances_listing_is_followed_page_by_page(
+    servers: Servers, connector: OutlookConnector, user: str, calendar_id: str
+) -> None:
+    """Instances served a page at a time (page_size_cap=1): every page is read, so only the
+    deleted occurrence is missing from the listing."""
+    a = _series(servers, user, calendar_id, NOW + timedelta(days=1))
+    first = connector.list_changes(None, {})
+    of_a = _occurrences(servers, user, calendar_id, a["id"])
+    servers.emu.delete_event(user, of_a[1])
+    servers.emu.patch_event(user, of_a[2], {"subject": "renamed"})
+    servers.emu.page_size_cap = 1
+    try:
+        servers.emu.clear_requests()
+        second = connector.list_changes(first.cursor, snapshot(first, {}))
+    finally:
+        servers.emu.page_size_cap = None
+    assert (list(second.removed), list(second.failures)) == ([of_a[1]], [])
+    pages = [r for r in servers.wire() if r.path.endswith("/instances")]
+    assert len(pages) == 2  # the batch read the first of three pages
+
+
+def test_a_round_that_changes_an_occurrence_costs_two_requests(
+    servers: Servers, connector: OutlookConnector, user: str, calendar_id: str
+) -> None:
+    """One changed occurrence: the delta page, and one batch with its read, its master and
+    the listing of its series."""
+    a = _series(servers, user, calendar_id, NOW + timedelta(days=1))
+    first = connector.list_changes(None, {})
+    href = _occurrences(servers, user, calendar_id, a["id"])[1]
+    servers.emu.patch_event(user, href, {"subject": "renamed"})
+    servers.emu.clear_requests()
+    second = connector.list_changes(first.cursor, snapshot(first, {}))
+    assert [o.href for o in second.upserts] == [href]
+    assert f"{SERIES_START};VALUE=DATE-TIME" in _data(second)[href]
+    wire = servers.wire()
+    assert [r.path.rsplit("/", 1)[-1] for r in wire] == ["delta", "$batch"]
+    urls = sorted(unquote(i["url"].split("?")[0]) for i in wire[1].body["requests"])
+    assert [u.rsplit("/events/", 1)[1] for u in urls] == sorted(
+        [a["id"], f"{a['id']}/instances", href]
+    )
+
+
+def test_a_fresh_round_lists_without_hints_when_masters_stay_throttled(
+    servers: Servers, connector: OutlookConnector, user: str, calendar_id: str
+) -> None:
+    """A fresh round whose master reads stay throttled past the retries: the occurrences are
+    listed without the series start, nothing fails."""
+    _series(servers, user, calendar_id, NOW + timedelta(days=1))
+    servers.emu.inject("503", times=5, path_contains="?$select=type")
+    first = connector.list_changes(None, {})
+    assert len(first.upserts) == 4
+    assert not first.failures
+    assert all(SERIES_START not in text for text in _data(first).values())
 
 
 @pytest.mark.usefixtures("silent")
@@ -416,8 +563,8 @@ def test_a_failed_fetch_keeps_the_etag_the_core_holds(
     servers: Servers, connector: OutlookConnector, user: str, calendar_id: str
 ) -> None:
     """A changed occurrence whose fetch is refused: the failure carries the etag the core
-    holds (with its series), so the same entry, offered again while the engine holds the
-    cursor back, is fetched then and not taken for a version the core already has."""
+    holds (with its series) marked unread, so the same entry, offered again while the engine
+    holds the cursor back, is fetched then and not taken for a version the core already has."""
     master = _series(servers, user, calendar_id, NOW + timedelta(days=1))
     first = connector.list_changes(None, {})
     known = snapshot(first, {})
@@ -426,7 +573,8 @@ def test_a_failed_fetch_keeps_the_etag_the_core_holds(
     servers.emu.inject("400", path_contains=f"/events/{href}?$expand")
     refused = connector.list_changes(first.cursor, known)
     [failure] = refused.failures
-    assert (failure.href, failure.etag, failure.lasting) == (href, known[href], False)
+    assert (failure.href, failure.etag, failure.lasting) == (href, unread(known[href]), False)
+    assert series_in(failure.etag) == master["id"]
     as_the_engine_keeps_it = {**known, href: failure.etag}
     again = connector.list_changes(first.cursor, as_the_engine_keeps_it)
     assert [o.href for o in again.upserts] == [href]
@@ -500,6 +648,33 @@ def test_a_silently_deleted_occurrence_is_cancelled_when_its_series_changes(
     h.cycle_all()
     second, third = (format_when(LATER + timedelta(days=7 * n)) for n in (1, 2))
     assert _changes(h) == [("cancelled", second), ("edited", third)]
+
+
+@pytest.mark.parametrize("signal", ["removed", "changed"])
+def test_a_refused_series_listing_loses_no_deletion_and_leaves_no_item_error(
+    h: GraphHarness, signal: str
+) -> None:
+    """A series touched by a reported deletion (or an edit) of one occurrence next to a
+    silent deletion of another, its instances listing refused once: the silent deletion is
+    still recorded as a cancellation and no item error stays behind."""
+    h.add(appointment(LATER, recurrence=weekly(LATER)))
+    h.cycle_all()
+    occurrences = h.occurrences()
+    h.emu.silent_occurrence_deletes()
+    h.emu.delete_event(USER, occurrences[1]["id"])
+    h.emu.silent_occurrence_deletes(False)
+    if signal == "removed":
+        h.emu.delete_event(USER, occurrences[2]["id"])
+    else:
+        h.patch(occurrences[2]["id"], {"subject": "Coaching (room 2)"})
+    master = occurrences[0]["seriesMasterId"]
+    h.emu.inject("400", path_contains=f"/events/{master}/instances")
+    h.cycle_all()
+    h.cycle_all()
+    second, third = (format_when(LATER + timedelta(days=7 * n)) for n in (1, 2))
+    kinds = dict((i, c) for c, i in _changes(h))
+    assert kinds == {second: "cancelled", third: "cancelled" if signal == "removed" else "edited"}
+    assert not h.engine.store.item_errors("work")
 
 
 def test_rounds_without_series_cost_what_they_did(

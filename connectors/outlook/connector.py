@@ -37,7 +37,7 @@ from connectors.outlook.cursor import (
     parse_cursor,
     window_for,
 )
-from connectors.outlook.etags import etag_of, key_of, series_of
+from connectors.outlook.etags import etag_of, key_of
 from connectors.outlook.graph import Graph
 from connectors.outlook.items import (
     TRANSACTION_PREFIX,
@@ -47,12 +47,11 @@ from connectors.outlook.items import (
     item_id,
     private_data,
 )
-from connectors.outlook.listing import Lister, Round
 from connectors.outlook.names import Names, could_be_id
 from connectors.outlook.options import OutlookOptions, option_warnings, parse_options
 from connectors.outlook.render import render
-from connectors.outlook.series import SeriesRound, series_found
-from connectors.outlook.session import DeltaExpired, GraphSession
+from connectors.outlook.rounds import Rounds
+from connectors.outlook.session import GraphSession
 from connectors.outlook.writes import (
     Fields,
     Plan,
@@ -72,7 +71,6 @@ from syncd.errors import (
     CursorExpired,
     NotFound,
 )
-from syncd.model import When
 
 __all__ = ["PAGE_SIZE", "OutlookConnector"]
 
@@ -113,8 +111,7 @@ class OutlookConnector(Connector):
         self.graph = Graph(self.session, options.mailbox_path, page_size=page_size)
         self.finder = CalendarFinder(options, self.graph)
         self.names = Names()
-        self.lister = Lister(self.graph, self.names)
-        self.series = SeriesRound(self.graph, self.lister, self.names)
+        self.rounds = Rounds(self.graph, self.names)
         self.clock = clock
 
     @classmethod
@@ -190,83 +187,22 @@ class OutlookConnector(Connector):
         self, window: tuple[datetime, datetime], known: Mapping[str, str], fp: str
     ) -> Delta:
         calendar_id = self.finder.id(may_create=not known)
-        delta = self._fresh_round(calendar_id, window)
-        found = self.lister.complete(delta.changed(), known, calendar_id, window, whole=True)
-        starts = self.series.reader.starts(series_found(found), calendar_id)
-        objects, failures = self.lister.finish(found, starts)
-        cursor = Cursor(delta.link, window[0], window[1], fp, calendar_id).text()
-        return Delta(upserts=objects, removed=(), cursor=cursor, full=True, failures=failures)
-
-    def _fresh_round(self, calendar_id: str, window: tuple[datetime, datetime]) -> Round:
-        """Follow a new delta round, starting it again once if Graph forgets its state while
-        its pages are followed: a round without a cursor has nothing to lose."""
-        url = self.graph.delta_url(calendar_id, *window)
-        try:
-            return self.lister.follow(url)
-        except DeltaExpired:
-            log.info("outlook.round_restarted", calendar=self.name)
-            return self.lister.follow(url)
-
-    def _incremental(self, state: Cursor, known: Mapping[str, str]) -> Delta:
-        delta = self.lister.follow(state.link)
-        entries = delta.changed()
-        changed = {
-            identifier: entry
-            for identifier, entry in entries.items()
-            if not _held(known, self._href_of_entry(identifier, entry), entry)
-        }
-        window = (state.start, state.end)
-        found = self.lister.complete(changed, known, state.calendar, window)
-        removed, vanished = self._removed_ids(delta.removed(), known, found.settled())
-        series = self.series.touched(entries, removed, found, known)
-        starts = self.series.reconcile(found, series, removed, known, state.calendar, window)
-        objects, failures = self.lister.finish(found, starts)
-        gone = {href for href in found.gone | vanished if href in known}
-        for href in gone:
-            self.names.forget(href)
+        listed = self.rounds.fresh(calendar_id, window, known)
+        cursor = Cursor(listed.link, window[0], window[1], fp, calendar_id).text()
         return Delta(
-            upserts=objects,
-            removed=sorted(gone),
-            cursor=Cursor(delta.link, state.start, state.end, state.fp, state.calendar).text(),
-            full=False,
-            failures=failures,
+            upserts=listed.objects, removed=(), cursor=cursor, full=True, failures=listed.failures
         )
 
-    def _href_of_entry(self, identifier: str, entry: Mapping[str, Any]) -> str:
-        """The href of a delta entry, which may lack ``transactionId`` (a partial update)."""
-        self.names.note(entry)
-        return self.names.href_of_id(identifier)
-
-    def _removed_ids(
-        self, ids: list[str], known: Mapping[str, str], listed: set[str]
-    ) -> tuple[list[str], set[str]]:
-        """The removed ids of items the core holds (and this round did not list anew), and
-        the created events the core holds that a lookup no longer finds."""
-        vanished: set[str] = set()
-        if any(not self._holds(known, i) for i in ids) and not self.names.resolved:
-            vanished = self._resolve_created(known)
-        held = [
-            identifier
-            for identifier in ids
-            if self._holds(known, identifier) and self.names.href_of_id(identifier) not in listed
-        ]
-        return held, vanished
-
-    def _holds(self, known: Mapping[str, str], identifier: str) -> bool:
-        return self.names.href_of_id(identifier) in known
-
-    def _resolve_created(self, known: Mapping[str, str]) -> set[str]:
-        """After a restart, find the ids of the created events the core holds (a removed id
-        may be one of them); the hrefs no longer found are gone."""
-        wanted = [h for h in known if self.names.id_of(h) is None and not could_be_id(h)]
-        self.names.resolved = True
-        if not wanted:
-            return set()
-        found = self.graph.find_many(self.finder.id(may_create=False), wanted)
-        for items in found.values():
-            for item in items:
-                self.names.note(item)
-        return {href for href in wanted if self.names.id_of(href) is None}
+    def _incremental(self, state: Cursor, known: Mapping[str, str]) -> Delta:
+        window = (state.start, state.end)
+        listed = self.rounds.incremental(state.link, state.calendar, window, known)
+        return Delta(
+            upserts=listed.objects,
+            removed=listed.removed,
+            cursor=Cursor(listed.link, state.start, state.end, state.fp, state.calendar).text(),
+            full=False,
+            failures=listed.failures,
+        )
 
     def _fingerprint(self) -> str:
         return fingerprint(
@@ -276,9 +212,11 @@ class OutlookConnector(Connector):
     # --- single objects --------------------------------------------------------------------
 
     def get(self, href: str) -> RemoteObject:
-        """Read one object (with syncd's property). Raises ``NotFound``."""
+        """Read one object (with syncd's property). Raises ``NotFound``. An occurrence comes
+        without its series start (one request; only writes read objects this way, and they
+        never store the start): its data is the listing's but for that line."""
         item = self._find(href)
-        return self._object(href, item)
+        return RemoteObject(href=href, etag=self._etag(href, item), data=self._render(href, item))
 
     def update(self, href: str, data: bytes, etag: str) -> str:
         """Write what differs, conditional on the change key in ``etag``; an event with
@@ -435,21 +373,9 @@ class OutlookConnector(Connector):
             )
         return plan
 
-    def _object(self, href: str, item: dict[str, Any]) -> RemoteObject:
-        """The object as a listing gives it (an occurrence with its series start)."""
-        series = series_of(item)
-        start = None
-        if series is not None:
-            calendar_id = self.finder.id(may_create=False)
-            start = self.series.reader.starts([series], calendar_id).get(series)
-        data = self._render(href, item, start)
-        return RemoteObject(href=href, etag=self._etag(href, item), data=data)
-
-    def _render(
-        self, href: str, item: Mapping[str, Any], series_start: When | None = None
-    ) -> bytes:
+    def _render(self, href: str, item: Mapping[str, Any]) -> bytes:
         try:
-            return render(item, series_start=series_start)
+            return render(item)
         except MalformedItem as error:
             raise ConnectorError(
                 self.name, f"{href}: cannot read item {item.get('id')} ({error})"
@@ -474,15 +400,6 @@ class OutlookConnector(Connector):
             return read_fields(data)
         except UnreadableData as error:
             raise ConnectorError(self.name, f"{href}: cannot write it: {error}") from None
-
-
-def _held(known: Mapping[str, str], href: str, entry: Mapping[str, Any]) -> bool:
-    """The core already holds this version (a replay, or syncd's own write it has seen)."""
-    held = known.get(href)
-    try:
-        return held is not None and key_of(held) == change_key(entry)
-    except MalformedItem:
-        return False
 
 
 def _created_at(item: Mapping[str, Any], href: str) -> bool:

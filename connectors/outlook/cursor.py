@@ -33,7 +33,9 @@ __all__ = [
 
 CODE_VERSION = 2
 """Bumped when what a listing returns changes shape: older cursors then start a new round.
-2: occurrences carry their series start and their etags name their series."""
+2: occurrences carry their series start and their etags name their series; the new round it
+starts also brings CONFERENCE (a Teams or Skype join link, read since a4958c7) to items listed
+before it."""
 SLACK = timedelta(days=14)
 """How far past the horizon's end a round reaches, so the daily horizon step rarely needs a
 new round."""

@@ -9,15 +9,25 @@ point at the same scheme, host and port as the configured service root.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
+import structlog
+
 from connectors.outlook.items import DATA_PROPERTY, HREF_PROPERTY
-from connectors.outlook.session import PREFER, Call, GraphSession, Reply
+from connectors.outlook.session import BATCH_SIZE, PREFER, Call, GraphSession, Reply
 from syncd.errors import ConnectorError, TransientError
 
 __all__ = ["MASTER_FIELDS", "MAX_PAGES", "VIEW_FIELDS", "Graph", "odata_text"]
+
+log = structlog.get_logger("syncd.outlook")
+
+K = TypeVar("K")
+
+_UNANSWERED = Reply(503)
+"""What a batched call without an answer, or given up (``settle``), counts as."""
 
 MAX_PAGES = 10_000
 """Pages of one listing followed before the cycle gives up."""
@@ -175,6 +185,35 @@ class Graph:
         page = self._object(reply, what)
         return list(self._values(page, what)), self._link(page.get("@odata.nextLink"), "next")
 
+    # --- batches --------------------------------------------------------------------------
+
+    def batch_by(
+        self, operation: str, calls: Mapping[K, Call], *, settle: bool = False
+    ) -> dict[K, Reply]:
+        """Send ``calls`` in JSON batches (:meth:`GraphSession.batch`); the replies by the
+        caller's keys (the calls' own ids are not used). ``settle``: the calls are reads the
+        caller can do without, so a batch of them that stays throttled or failing counts as
+        a 503 for each of its calls rather than failing the cycle (not when syncd stops)."""
+        keys = list(calls)
+        numbered = [replace(calls[key], id=str(n)) for n, key in enumerate(keys)]
+        replies: dict[str, Reply] = {}
+        step = BATCH_SIZE if settle else max(len(numbered), 1)
+        for start in range(0, len(numbered), step):
+            chunk = numbered[start : start + step]
+            try:
+                replies.update(self.session.batch(operation, chunk))
+            except TransientError:
+                if not settle or self.session.interrupted.is_set():
+                    raise
+                log.warning("outlook.batch_given_up", calendar=self.name, calls=len(chunk))
+        return {key: replies.get(str(n), _UNANSWERED) for n, key in enumerate(keys)}
+
+    def check_access(self, operation: str, reply: Reply, what: str) -> None:
+        """Raise for a batched reply that refuses the whole calendar (401, 403), not the one
+        thing asked for."""
+        if reply.status in (401, 403):
+            self.session.check(operation, reply, what)
+
     # --- events ---------------------------------------------------------------------------
 
     def event_path(self, calendar_id: str, event_id: str) -> str:
@@ -190,18 +229,17 @@ class Graph:
         url = self.session.url(self.event_path(calendar_id, event_id))
         return self._object(self.session.request("get", "GET", url), "an event")
 
-    def event_call(self, call_id: str, calendar_id: str, event_id: str) -> Call:
-        """:meth:`event` as a call inside a JSON batch."""
-        return Call(call_id, "GET", self.event_path(calendar_id, event_id))
+    def event_call(self, calendar_id: str, event_id: str) -> Call:
+        """:meth:`event` as a call inside a JSON batch (:meth:`GraphSession.batch_by`)."""
+        return Call("", "GET", self.event_path(calendar_id, event_id))
 
-    def master_call(self, call_id: str, calendar_id: str, master_id: str) -> Call:
+    def master_call(self, calendar_id: str, master_id: str) -> Call:
         """A series master's type, start and all-day flag, as a call inside a JSON batch."""
         query = _query({"$select": MASTER_FIELDS})
-        path = f"{self._events(calendar_id)}/{_segment(master_id)}?{query}"
-        return Call(call_id, "GET", path)
+        return Call("", "GET", f"{self._events(calendar_id)}/{_segment(master_id)}?{query}")
 
     def instances_call(
-        self, call_id: str, calendar_id: str, master_id: str, start: datetime, end: datetime
+        self, calendar_id: str, master_id: str, start: datetime, end: datetime
     ) -> Call:
         """The first page of the ids of a series's occurrences and exceptions over
         [start, end), as a call inside a JSON batch (:data:`VIEW_PAGE_SIZE` per page; the
@@ -211,7 +249,7 @@ class Graph:
         )
         path = f"{self._events(calendar_id)}/{_segment(master_id)}/instances?{query}"
         prefer = f"{PREFER}, odata.maxpagesize={VIEW_PAGE_SIZE}"
-        return Call(call_id, "GET", path, headers={"Prefer": prefer})
+        return Call("", "GET", path, headers={"Prefer": prefer})
 
     def _events(self, calendar_id: str) -> str:
         return f"{self.mailbox}/calendars/{_segment(calendar_id)}/events"
@@ -233,10 +271,9 @@ class Graph:
     def find_many(self, calendar_id: str, hrefs: list[str]) -> dict[str, list[dict[str, Any]]]:
         """:meth:`find` for many hrefs in JSON batches (first page of each: one event per
         href is expected)."""
-        calls = [Call(str(n), "GET", self.find_path(calendar_id, h)) for n, h in enumerate(hrefs)]
+        calls = {href: Call("", "GET", self.find_path(calendar_id, href)) for href in hrefs}
         found: dict[str, list[dict[str, Any]]] = {}
-        for call_id, reply in self.session.batch("find", calls).items():
-            href = hrefs[int(call_id)]
+        for href, reply in self.batch_by("find", calls).items():
             self.session.check("find", reply, f"the lookup of {href}")
             page = self._object(reply, f"the lookup of {href}")
             found[href] = list(self._values(page, f"the lookup of {href}"))

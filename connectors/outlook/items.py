@@ -20,6 +20,7 @@ __all__ = [
     "CATEGORY_PREFIX",
     "DATA_PROPERTY",
     "HREF_PROPERTY",
+    "INSTANCE_TYPES",
     "PROPERTY_GUID",
     "TRANSACTION_PREFIX",
     "MalformedItem",
@@ -45,6 +46,8 @@ TRANSACTION_PREFIX = "syncd:"
 CATEGORY_PREFIX = "syncd: "
 """Categories syncd writes (option ``categories``) start with this; they are never shown to
 the core as the owner's own categories."""
+INSTANCE_TYPES = frozenset({"occurrence", "exception"})
+"""The ``type`` of an item that belongs to a series (its master is ``seriesMasterId``)."""
 
 _TIME = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:?\d{2})?$"

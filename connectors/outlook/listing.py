@@ -8,12 +8,14 @@ from a ``calendarView`` listing of whole items with the property over the round'
 by fetching them in JSON batches of 20. A fresh round lists every item whole, so its entries
 are rendered as they are, with the property from a listing of ids and change keys (taken only
 where the change keys agree: the property then belongs to exactly that version; the others
-are fetched). A quiet round costs one request and a round with a few changes two.
+are fetched). Fetches are calls of a round's JSON batch (:meth:`Lister.event_calls`), which
+the round shares with its ``@removed`` checks and series reads (:mod:`.rounds`).
 
-An ``@removed`` entry is a deletion only for an item the core holds and Graph no longer has:
-Graph also reports items created, changed or moved outside the window as removed. An item
-the core holds that still exists is listed with its current data instead (the core sees a
-move, not a cancellation); ids the core does not hold are ignored.
+An ``@removed`` entry is a deletion only for an item the core holds and Graph no longer has
+(it is read like a changed item): Graph also reports items created, changed or moved outside
+the window as removed. An item the core holds that still exists is listed with its current
+data instead (the core sees a move, not a cancellation); ids the core does not hold are
+ignored.
 
 Items are gathered whole first (:class:`Found`) and rendered at the end (:meth:`Lister.finish`),
 once the starts of their series are known (:mod:`.series`).
@@ -29,19 +31,24 @@ from typing import Any
 
 import structlog
 
-from connectors.outlook.etags import etag_of, series_of
+from connectors.outlook.etags import etag_of, series_of, unread
 from connectors.outlook.graph import MAX_PAGES, VIEW_PAGE_SIZE, Graph
 from connectors.outlook.items import MalformedItem, change_key
 from connectors.outlook.names import Names
 from connectors.outlook.render import render
-from connectors.outlook.session import BATCH_SIZE, Reply
+from connectors.outlook.session import BATCH_SIZE, Call, Reply
 from syncd.connector import ItemFailure, RemoteObject
 from syncd.errors import TransientError
 from syncd.model import When
 
-__all__ = ["Found", "Lister", "Round"]
+__all__ = ["EVENT", "Found", "Key", "Lister", "Round"]
 
 log = structlog.get_logger("syncd.outlook")
+
+Key = tuple[str, str]
+"""A call of a round's JSON batch: its kind and the id it is about."""
+EVENT = "event"
+"""The kind of a call that reads an item whole (:meth:`Lister.event_calls`)."""
 
 
 @dataclass(slots=True)
@@ -69,15 +76,12 @@ class Found:
     failures: dict[str, ItemFailure] = field(default_factory=dict)
     gone: set[str] = field(default_factory=set)
 
-    def merge(self, other: Found) -> None:
-        """Add ``other``'s results (later results win per href)."""
-        for href, item in other.items.items():
-            self.failures.pop(href, None)
-            self.items[href] = item
-        for href, failed in other.failures.items():
-            self.items.pop(href, None)
-            self.failures[href] = failed
-        self.gone |= other.gone
+    def add_unsettled(self, other: Found) -> None:
+        """Add ``other``'s results for the hrefs this listing has no answer for yet."""
+        settled = self.settled()
+        self.items.update((h, i) for h, i in other.items.items() if h not in settled)
+        self.failures.update((h, f) for h, f in other.failures.items() if h not in settled)
+        self.gone |= other.gone - settled
 
     def settled(self) -> set[str]:
         """The hrefs this listing has an answer for (listed, failed or gone)."""
@@ -111,7 +115,7 @@ class Lister:
                 raise TransientError(self.name, "a delta page had neither a next nor a delta link")
         raise TransientError(self.name, f"the delta round ran past {MAX_PAGES} pages")
 
-    def complete(
+    def from_view(
         self,
         changed: Mapping[str, dict[str, Any]],
         known: Mapping[str, str],
@@ -119,9 +123,10 @@ class Lister:
         window: tuple[datetime, datetime],
         *,
         whole: bool = False,
-    ) -> Found:
-        """The changed items as objects, with syncd's property read the cheapest way;
-        ``whole`` says the entries are whole items (a fresh round)."""
+    ) -> tuple[Found, list[str]]:
+        """The changed items a ``calendarView`` listing gives whole with syncd's property,
+        when that is cheaper than fetching them (``whole``: the entries are whole items, a
+        fresh round); the ids still to fetch (:meth:`event_calls`, :meth:`take`)."""
         found = Found()
         pending = dict(changed)
         if pending and self._view_is_cheaper(len(pending), len(known)):
@@ -129,19 +134,25 @@ class Lister:
             for identifier, item in view(pending, calendar_id, window):
                 del pending[identifier]
                 self._take(found, item)
-        self._fetch_into(found, pending, known, calendar_id)
-        return found
+        return found, list(pending)
 
-    def check_removed(
-        self, ids: Iterable[str], known: Mapping[str, str], calendar_id: str
-    ) -> Found:
-        """Fetch the items the core holds that Graph reported removed (or that the listing
-        of their series lacks, :mod:`.series`): gone (404: deleted or moved to another
-        calendar; or now a series master, whose occurrences are listed on their own) or
-        changed (moved out of the window, changed outside it)."""
-        found = Found()
-        wanted = list(dict.fromkeys(ids))
-        for identifier, reply in self._fetch(wanted, calendar_id).items():
+    def event_calls(self, ids: Iterable[str], calendar_id: str) -> dict[Key, Call]:
+        """The batched reads of items with syncd's property, keyed ``(EVENT, id)``."""
+        return {(EVENT, i): self.graph.event_call(calendar_id, i) for i in ids}
+
+    def take(
+        self,
+        found: Found,
+        ids: Iterable[str],
+        replies: Mapping[Key, Reply],
+        known: Mapping[str, str],
+    ) -> None:
+        """Read the answers to :meth:`event_calls` into ``found``: an item (changed, or
+        moved out of the window or changed outside it), gone (404: deleted or moved to
+        another calendar; or now a series master, whose occurrences are listed on their
+        own), or an item failure at the etag the core holds."""
+        for identifier in ids:
+            reply = replies[(EVENT, identifier)]
             href = self.names.href_of_id(identifier)
             if reply.status == 404 or (
                 isinstance(reply.body, dict) and reply.body.get("type") == "seriesMaster"
@@ -150,8 +161,9 @@ class Lister:
             elif reply.status == 200 and isinstance(reply.body, dict):
                 self._take(found, reply.body)
             else:
+                # The core's etag (with its series) marked unread, not the entry's change key:
+                # the entry offered again next cycle must not look like a version it holds.
                 self._failed(found, href, known.get(href, ""), identifier, reply)
-        return found
 
     def finish(
         self, found: Found, starts: Mapping[str, When]
@@ -214,32 +226,6 @@ class Lister:
             ready.append((identifier, {**entry, "singleValueExtendedProperties": props}))
         return ready
 
-    def _fetch_into(
-        self,
-        found: Found,
-        pending: Mapping[str, dict[str, Any]],
-        known: Mapping[str, str],
-        calendar_id: str,
-    ) -> None:
-        for identifier, reply in self._fetch(list(pending), calendar_id).items():
-            href = self.names.href_of_id(identifier)
-            if reply.status == 404:
-                found.gone.add(href)
-            elif reply.status == 200 and isinstance(reply.body, dict):
-                self._take(found, reply.body)
-            else:
-                # The core's etag (with its series), not the entry's change key: the entry
-                # offered again next cycle must not look like a version the core holds.
-                self._failed(found, href, known.get(href, ""), identifier, reply)
-
-    def _fetch(self, ids: list[str], calendar_id: str) -> dict[str, Reply]:
-        calls = [
-            self.graph.event_call(str(n), calendar_id, identifier)
-            for n, identifier in enumerate(ids)
-        ]
-        replies = self.graph.session.batch("get", calls)
-        return {ids[int(call_id)]: reply for call_id, reply in replies.items()}
-
     def _take(self, found: Found, item: dict[str, Any]) -> None:
         try:
             href = self.names.note(item)
@@ -250,11 +236,10 @@ class Lister:
         found.items[href] = item
 
     def _failed(self, found: Found, href: str, etag: str, identifier: str, reply: Reply) -> None:
-        if reply.status in (401, 403):  # the whole calendar is refused, not this item
-            self.graph.session.check("get", reply, f"item {identifier}")
+        self.graph.check_access("get", reply, f"item {identifier}")
         reason = f"item {identifier}: Graph answered HTTP {reply.status} when it was fetched"
         log.warning("outlook.item_failed", calendar=self.name, href=href, reason=reason)
-        found.failures[href] = ItemFailure(href=href, etag=etag, reason=reason)
+        found.failures[href] = ItemFailure(href=href, etag=unread(etag), reason=reason)
 
 
 def _key(item: Mapping[str, Any]) -> str | None:

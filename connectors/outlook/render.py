@@ -25,11 +25,12 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from connectors.outlook.items import (
     CATEGORY_PREFIX,
+    INSTANCE_TYPES,
     MalformedItem,
     graph_time,
     original_start,
@@ -61,7 +62,6 @@ _BREAK = re.compile(r"<\s*(?:br|/p|/div|/li|/tr|/h\d)\b[^>]*>", re.IGNORECASE)
 _HIDDEN = re.compile(r"<(head|style|script)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _BLANKS = re.compile(r"\n{3,}")
 _WEB_LINK = re.compile(r"https?://[^\s\x00-\x1f\x7f]+")
-_INSTANCE_TYPES = frozenset({"occurrence", "exception"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 """Control characters a TEXT value cannot hold (tab and line feed are kept)."""
 _PARAM_UNSAFE = re.compile(r'[\x00-\x1f\x7f"]')
@@ -106,10 +106,10 @@ def _event_lines(item: Mapping[str, Any], series_start: When | None) -> list[str
     all_day = item.get("isAllDay") is True
     kind = item.get("type", "singleInstance")
     lines = [f"UID:{_escape(_uid(item, kind, private))}"]
-    if kind in _INSTANCE_TYPES:
+    if kind in INSTANCE_TYPES:
         lines.append(_when("RECURRENCE-ID", original_start(item, all_day=all_day)))
         if series_start is not None:
-            lines.append(_typed_when(SERIES_START, series_start))
+            lines.append(_when(SERIES_START, series_start, typed=True))
     start = graph_time(item.get("start"), "start", all_day=all_day)
     end = graph_time(item.get("end"), "end", all_day=all_day)
     if end < start:
@@ -133,18 +133,11 @@ def _event_lines(item: Mapping[str, Any], series_start: When | None) -> list[str
     return lines
 
 
-def _typed_when(name: str, value: When) -> str:
-    """A date or UTC date-time with its ``VALUE`` given (an ``X-`` property is text else)."""
-    if isinstance(value, datetime):
-        return f"{name};VALUE=DATE-TIME:{value.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}"
-    return f"{name};VALUE=DATE:{value.strftime('%Y%m%d')}"
-
-
 def _uid(item: Mapping[str, Any], kind: Any, private: Mapping[str, str]) -> str:
     given = private.get("UID")
     if given:
         return given
-    if kind in _INSTANCE_TYPES:
+    if kind in INSTANCE_TYPES:
         return _required(item, "seriesMasterId")
     if kind not in ("singleInstance", None):
         raise MalformedItem(f"an item of type {kind!r} (calendarView lists no series masters)")
@@ -279,9 +272,12 @@ def _is_x_syncd(name: str) -> bool:
     )
 
 
-def _when(name: str, value: date | datetime) -> str:
+def _when(name: str, value: When, *, typed: bool = False) -> str:
+    """A date or UTC date-time; ``typed`` names ``VALUE=DATE-TIME`` too (an ``X-`` property
+    is text without it)."""
     if isinstance(value, datetime):
-        return f"{name}:{value.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+        kind = ";VALUE=DATE-TIME" if typed else ""
+        return f"{name}{kind}:{value.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}"
     return f"{name};VALUE=DATE:{value.strftime('%Y%m%d')}"
 
 
