@@ -230,6 +230,19 @@ def _moment(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
+def _deleted_and_renamed(
+    servers: Servers, connector: OutlookConnector, user: str, calendar_id: str
+) -> tuple[dict[str, Any], Delta, dict[str, str], list[str]]:
+    """A weekly series listed (master, listing, the core's etags, occurrence ids), then its
+    second occurrence deleted and its third renamed."""
+    a = _series(servers, user, calendar_id, NOW + timedelta(days=1))
+    first = connector.list_changes(None, {})
+    of_a = _occurrences(servers, user, calendar_id, a["id"])
+    servers.emu.delete_event(user, of_a[1])
+    servers.emu.patch_event(user, of_a[2], {"subject": "renamed"})
+    return a, first, snapshot(first, {}), of_a
+
+
 def test_occurrences_carry_their_series_start_and_series(
     servers: Servers, connector: OutlookConnector, user: str, calendar_id: str
 ) -> None:
@@ -383,12 +396,7 @@ def test_a_refused_listing_of_the_series_reads_each_occurrence_held(
     holds of the series is read instead, in one batch; the deleted one is removed, the others
     are listed again, nothing fails. A listing throttled past the retries fails the cycle as
     transient."""
-    a = _series(servers, user, calendar_id, NOW + timedelta(days=1))
-    first = connector.list_changes(None, {})
-    known = snapshot(first, {})
-    of_a = _occurrences(servers, user, calendar_id, a["id"])
-    servers.emu.delete_event(user, of_a[1])
-    servers.emu.patch_event(user, of_a[2], {"subject": "renamed"})
+    a, first, known, of_a = _deleted_and_renamed(servers, connector, user, calendar_id)
     servers.emu.inject("503", times=5, path_contains=f"/events/{a['id']}/instances")
     with pytest.raises(TransientError):
         connector.list_changes(first.cursor, known)
@@ -468,12 +476,7 @@ def test_a_series_is_touched_by_a_changed_entry_the_core_already_holds(
     """The read of the silently deleted occurrence fails once: the cursor is held back and
     the same round is offered again, by then with the changed occurrence held. The series is
     still touched by that entry, so the deleted occurrence is removed on the retry."""
-    a = _series(servers, user, calendar_id, NOW + timedelta(days=1))
-    first = connector.list_changes(None, {})
-    known = snapshot(first, {})
-    of_a = _occurrences(servers, user, calendar_id, a["id"])
-    servers.emu.delete_event(user, of_a[1])
-    servers.emu.patch_event(user, of_a[2], {"subject": "renamed"})
+    _a, first, known, of_a = _deleted_and_renamed(servers, connector, user, calendar_id)
     servers.emu.inject("400", path_contains=f"/events/{of_a[1]}?$expand")
     refused = connector.list_changes(first.cursor, known)
     assert [o.href for o in refused.upserts] == [of_a[2]]
@@ -489,15 +492,11 @@ def test_the_instances_listing_is_followed_page_by_page(
 ) -> None:
     """Instances served a page at a time (page_size_cap=1): every page is read, so only the
     deleted occurrence is missing from the listing."""
-    a = _series(servers, user, calendar_id, NOW + timedelta(days=1))
-    first = connector.list_changes(None, {})
-    of_a = _occurrences(servers, user, calendar_id, a["id"])
-    servers.emu.delete_event(user, of_a[1])
-    servers.emu.patch_event(user, of_a[2], {"subject": "renamed"})
+    _a, first, known, of_a = _deleted_and_renamed(servers, connector, user, calendar_id)
     servers.emu.page_size_cap = 1
     try:
         servers.emu.clear_requests()
-        second = connector.list_changes(first.cursor, snapshot(first, {}))
+        second = connector.list_changes(first.cursor, known)
     finally:
         servers.emu.page_size_cap = None
     assert (list(second.removed), list(second.failures)) == ([of_a[1]], [])
@@ -545,12 +544,8 @@ def test_etags_without_a_series_still_work(
 ) -> None:
     """Etags stored before the series was part of them (the bare change key) mean "no
     series known": rounds and writes work, and nothing is removed on a guess."""
-    a = _series(servers, user, calendar_id, NOW + timedelta(days=1))
-    first = connector.list_changes(None, {})
-    old = {href: key_of(etag) for href, etag in snapshot(first, {}).items()}
-    of_a = _occurrences(servers, user, calendar_id, a["id"])
-    servers.emu.delete_event(user, of_a[1])
-    servers.emu.patch_event(user, of_a[2], {"subject": "renamed"})
+    a, first, known, of_a = _deleted_and_renamed(servers, connector, user, calendar_id)
+    old = {href: key_of(etag) for href, etag in known.items()}
     second = connector.list_changes(first.cursor, old)
     assert (list(second.removed), list(second.failures)) == ([], [])
     assert [o.href for o in second.upserts] == [of_a[2]]
