@@ -32,10 +32,12 @@ this file that scans every busy interval for every candidate (same inputs, first
 Each cycle reports wall time (``perf_counter``), CPU time (``process_time``) and the child's
 peak RSS so far (``ru_maxrss``). No timing is a pass or fail: the exit status is 0 unless the
 engine gave a wrong answer (exit 1: a changed client appointment without exactly one verdict
-or with a verdict of the wrong kind or fee, a verdict without exactly one note file, a
-suggested slot that overlaps a busy instance of the generated calendar, ``find_slots``
-disagreeing with the naive finder, a follow-up or quiet cycle that writes something) or
-something crashed.
+or with a verdict of the wrong kind or fee, a verdict without exactly one note file, a pending
+deposit that a move in the same cycle rebooks without exactly one resolution (kept as credit:
+the verdict's note is rendered and written again), a note rendering without exactly one
+suggestion list from one ``find_slots`` search, a suggested slot that overlaps a busy
+instance of the generated calendar, ``find_slots`` disagreeing with the naive finder, a
+follow-up or quiet cycle that writes something) or something crashed.
 """
 
 from __future__ import annotations
@@ -571,6 +573,19 @@ STEP_LABELS = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Suggested:
+    """One call of ``Scribe._suggest``: one note being rendered for a verdict."""
+
+    key: str
+    deposit: str | None
+    """The deposit state of the verdict the note is rendered for: it tells the verdict's own
+    note (``pending`` for a timely cancellation) from its resolution note (``kept_as_credit``)."""
+    slots: list[tuple[datetime, datetime]]
+    searches: int
+    """``find_slots`` calls made while this note's suggestions were chosen."""
+
+
 @dataclass(slots=True)
 class Shims:
     """Timing shims on the engine's steps, installed in the child process only.
@@ -582,7 +597,7 @@ class Shims:
 
     clocks: dict[str, Clock] = field(default_factory=lambda: {k: Clock() for k in STEPS})
     searches: list[tuple[dict[str, Any], list[Any]]] = field(default_factory=list)
-    suggested: list[tuple[str, list[tuple[datetime, datetime]]]] = field(default_factory=list)
+    suggested: list[Suggested] = field(default_factory=list)
     busy_lists: list[list[Busy]] = field(default_factory=list)
     recording: bool = False
 
@@ -614,9 +629,12 @@ class Shims:
         def suggest(
             scribe: Scribe, verdict: Verdict, now: datetime
         ) -> list[tuple[datetime, datetime]]:
+            before = len(shims.searches)
             chosen = original_suggest(scribe, verdict, now)
             if shims.recording:
-                shims.suggested.append((verdict.key, list(chosen)))
+                deposit = verdict.deposit.value if verdict.deposit else None
+                searches = len(shims.searches) - before
+                shims.suggested.append(Suggested(verdict.key, deposit, list(chosen), searches))
             return chosen
 
         class RecordingIndex(BusyIndex):
@@ -783,8 +801,9 @@ def measure(corpus: Corpus, args: argparse.Namespace, policy: bool) -> RunResult
             check(not os.listdir(corpus.notes_folder), "plain calendar: notes were written")
             return result
         check_verdicts(corpus, report, records, result)
+        check_resolutions(corpus, records, result)
         check_notes(corpus, records, result)
-        check_suggestions(corpus, shims, result)
+        check_suggestions(corpus, shims, records, result)
         check_quiet(engine, corpus, audit, result)
         replay(shims, args, result)
     return result
@@ -867,8 +886,55 @@ def check_verdicts(
     result.counts["verdicts"] = len(verdicts)
 
 
+def expected_resolutions(corpus: Corpus) -> dict[str, set[str]]:
+    """The timely declines whose pending deposit the same cycle keeps as credit, by UID, with
+    the UIDs of the moves that may resolve it: the engine resolves deposits after all of a
+    cycle's verdicts, so a client's move to within ``REBOOK_WITHIN`` of the declined
+    appointment's start keeps its deposit (whichever such move the engine meets first)."""
+    moves = [c for c in corpus.changes if c.kind == "move"]
+    found: dict[str, set[str]] = {}
+    for change in corpus.changes:
+        if change.kind != "decline" or expected_verdict(corpus, change)[2] != "pending":
+            continue
+        start = _utc(change.spec.start)
+        rebooked = {
+            m.spec.uid
+            for m in moves
+            if m.spec.client == change.spec.client
+            and m.new_start is not None
+            and abs(_utc(m.new_start) - start) <= REBOOK_WITHIN
+        }
+        if rebooked:
+            found[change.spec.uid] = rebooked
+    return found
+
+
+def check_resolutions(corpus: Corpus, records: Sequence[dict[str, Any]], result: RunResult) -> None:
+    """Exactly one resolution record, ``kept_as_credit`` and linked to one of the client's
+    qualifying moves, per pending deposit the generated changes rebook; none other."""
+    expected = expected_resolutions(corpus)
+    resolutions = records_of(records, "resolution")
+    by_uid = Counter(r["uid"] for r in resolutions)
+    wrong = [
+        f"{r['uid']}: {r['resolution']}, linked to {(r.get('linked') or {}).get('uid')}"
+        for r in resolutions
+        if r["resolution"] != "kept_as_credit"
+        or (r.get("linked") or {}).get("uid") not in expected.get(r["uid"], set())
+    ]
+    check(
+        set(by_uid) == set(expected) and all(n == 1 for n in by_uid.values()) and not wrong,
+        f"resolutions: {len(resolutions)} records for {len(expected)} rebooked pending "
+        f"deposits; missing {len(set(expected) - set(by_uid))}, unexpected "
+        f"{len(set(by_uid) - set(expected))}, doubled {sum(n > 1 for n in by_uid.values())}, "
+        f"wrong {len(wrong)} (first {wrong[:1]})",
+    )
+    result.counts["resolutions"] = len(resolutions)
+
+
 def check_notes(corpus: Corpus, records: Sequence[dict[str, Any]], result: RunResult) -> None:
-    """Exactly one note file per verdict, every write applied, every event annotated."""
+    """Exactly one note file per verdict, every write applied, every event annotated; one
+    note write per decision: the verdict's, and its resolution's when the cycle resolves
+    its deposit (the same file, written again with the deposit kept as credit)."""
     from syncd.annotate import private_properties
     from syncd.notes import note_href
 
@@ -890,6 +956,11 @@ def check_notes(corpus: Corpus, records: Sequence[dict[str, Any]], result: RunRe
         if "X-SYNCD-VERDICT" not in private_properties((corpus.folder / c.spec.href).read_bytes())
     ]
     check(not unannotated, f"{len(unannotated)} changed events carry no X-SYNCD-VERDICT")
+    decisions = len(keys) + len(records_of(records, "resolution"))
+    check(
+        applied["note"] == decisions,
+        f"{applied['note']} note writes for {decisions} decisions (verdicts and resolutions)",
+    )
     result.counts.update(
         notes=len(present),
         note_writes=applied["note"],
@@ -898,14 +969,19 @@ def check_notes(corpus: Corpus, records: Sequence[dict[str, Any]], result: RunRe
     )
 
 
-def check_suggestions(corpus: Corpus, shims: Shims, result: RunResult) -> None:
+def check_suggestions(
+    corpus: Corpus, shims: Shims, records: Sequence[dict[str, Any]], result: RunResult
+) -> None:
     """Every suggested slot (what went into the notes) and every slot ``find_slots``
-    returned is free: no overlap with any busy interval of the generated calendar."""
+    returned is free: no overlap with any busy interval of the generated calendar. One
+    suggestion list, from one ``find_slots`` search, per note rendered: per verdict for its
+    own note (with the deposit state of its verdict record) and per resolution for the
+    verdict's note written again (with the resolved deposit state); nothing else."""
     truth = Intervals(busy_truth(corpus, NOW + timedelta(days=200)))
     bad = [
-        (key[:12], start.isoformat())
-        for key, slots in shims.suggested
-        for start, end in slots
+        (s.key[:12], start.isoformat())
+        for s in shims.suggested
+        for start, end in s.slots
         if truth.overlaps(start, end)
     ]
     bad += [
@@ -915,16 +991,29 @@ def check_suggestions(corpus: Corpus, shims: Shims, result: RunResult) -> None:
         if truth.overlaps(slot.start, slot.end)
     ]
     check(not bad, f"{len(bad)} suggested slots overlap a busy instance, first: {bad[:1]}")
+    verdicts = records_of(records, "verdict")
+    resolutions = records_of(records, "resolution")
+    expected = Counter((r["key"], r["deposit"]) for r in [*verdicts, *resolutions])
+    found = Counter((s.key, s.deposit) for s in shims.suggested)
     check(
-        len(shims.suggested) == result.counts["verdicts"] == len(shims.searches),
-        f"{len(shims.suggested)} suggestion lists and {len(shims.searches)} searches for "
-        f"{result.counts['verdicts']} verdicts",
+        found == expected,
+        f"{len(shims.suggested)} suggestion lists for {len(verdicts)} verdict notes and "
+        f"{len(resolutions)} resolution notes: {(found - expected).total()} unexpected "
+        f"(first {sorted(found - expected)[:1]}), {(expected - found).total()} missing "
+        f"(first {sorted(expected - found)[:1]})",
+    )
+    searches = Counter(s.searches for s in shims.suggested)
+    check(
+        set(searches) == {1} and len(shims.searches) == len(shims.suggested),
+        f"{len(shims.searches)} searches for {len(shims.suggested)} suggestion lists "
+        f"(searches per list: {dict(searches)})",
     )
     check(len(shims.busy_lists) == 1, f"{len(shims.busy_lists)} busy indexes built, expected 1")
     result.counts.update(
         searches=len(shims.searches),
-        suggestions=sum(len(s) for _, s in shims.suggested),
-        without_suggestion=sum(1 for _, s in shims.suggested if not s),
+        suggestion_lists=len(shims.suggested),
+        suggestions=sum(len(s.slots) for s in shims.suggested),
+        without_suggestion=sum(1 for s in shims.suggested if not s.slots),
         candidates_returned=sum(len(s) for _, s in shims.searches),
         busy_intervals=len(shims.busy_lists[0]),
     )
@@ -1133,8 +1222,10 @@ def print_summary(policy: Sequence[RunResult], plain: Sequence[RunResult]) -> di
     )
     print(
         f"rebooking: {counts['searches']:,} searches over {counts['busy_intervals']:,} busy "
-        f"intervals, {counts['suggestions']:,} suggestions in the notes "
-        f"({counts['without_suggestion']:,} verdicts without any), "
+        f"intervals for {counts['suggestion_lists']:,} notes rendered ({counts['verdicts']:,} "
+        f"verdicts, {counts['resolutions']:,} resolutions of a deposit rebooked in the same "
+        f"cycle), {counts['suggestions']:,} suggestions in them "
+        f"({counts['without_suggestion']:,} without any), "
         f"{counts['candidates_returned']:,} slots returned by find_slots (asked for 4x count)"
     )
     found = ratios(policy, plain)
