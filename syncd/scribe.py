@@ -120,9 +120,9 @@ class Scribe:
         self, step: PolicyStep, changes: Sequence[Change], calendar: str, now: datetime
     ) -> None:
         """Withdraw holds whose client booked again, whose slot was taken, or whose time
-        has come."""
-        holds = self.store.active_holds()
-        if not holds or self.config.notes_calendar is None:
+        has come; holds of this cycle for a client who also booked again in it are not
+        placed at all."""
+        if self.config.notes_calendar is None:
             return
         rebooked = {
             client
@@ -130,6 +130,10 @@ class Scribe:
             if change.kind in (ChangeKind.CREATED, ChangeKind.MOVED) and change.after
             for client in appointment_clients(change.after, self.owner, self.rules)
         }
+        _unplace_holds(step, {h.key for h in step.ledger.holds_set if h.client in rebooked})
+        holds = self.store.active_holds()
+        if not holds:
+            return
         busy = self._busy_index()
         taken = {h.key for h in holds if busy.overlaps(h.start, h.end)}
         for hold, reason in stale_holds(holds, now=now, rebooked=rebooked, taken=taken):
@@ -262,6 +266,16 @@ class Scribe:
                 if not i.cancelled and not i.transparent
             )
         return self._busy
+
+
+def _unplace_holds(step: PolicyStep, keys: set[str]) -> None:
+    """Take holds decided in this step back before anything is written or audited."""
+    if not keys:
+        return
+    ledger = step.ledger
+    ledger.holds_set = [h for h in ledger.holds_set if h.key not in keys]
+    ledger.outbox = [row for row in ledger.outbox if row.key not in keys]
+    step.records = [r for r in step.records if r.get("type") != "write" or r["key"] not in keys]
 
 
 def write_record(row: OutboxRow, status: str, error: str | None = None) -> dict[str, Any]:

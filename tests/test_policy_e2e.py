@@ -371,6 +371,19 @@ def test_holds_are_withdrawn_when_the_client_books_again(held: PolicyHarness) ->
     assert set(reasons) == {"the client booked again"}
 
 
+def test_no_holds_when_the_client_books_again_in_the_same_cycle(held: PolicyHarness) -> None:
+    """A client who declines and books another appointment seen in the same cycle gets no
+    holds at all: none written, none left standing, no write audited for one."""
+    held.put("a.ics", appointment("a", SOON, JANE))
+    held.cycle_all()
+    held.put("a.ics", appointment("a", SOON, JANE_DECLINED))
+    held.put("b.ics", appointment("b", LATER, JANE))
+    held.cycle_all()
+    assert holds_of(held) == []
+    assert [r["verdict"] for r in held.records_of("verdict")] == ["late_cancellation"]
+    assert not [r for r in held.records_of("write") if "hold" in r["href"]]
+
+
 def test_a_hold_is_withdrawn_when_its_slot_is_taken(held: PolicyHarness) -> None:
     """Another appointment over a held slot withdraws that hold only."""
     late_decline(held)
