@@ -199,6 +199,19 @@ def test_server_errors_give_up_after_the_attempts(
     assert connector.get("event00001").href == "event00001"
 
 
+def test_the_last_attempt_does_not_blame_the_stop(
+    emu: GoogleCalendarEmulator, connector: GoogleConnector
+) -> None:
+    """Attempts used up while syncd stops: the message says the attempts ran out, not that
+    the stop ended the retries (there were none left)."""
+    connector.session.attempts = 1
+    connector.interrupt()
+    emu.inject("500")
+    with pytest.raises(TransientError, match="server error") as caught:
+        connector.get("event00001")
+    assert "syncd is stopping" not in str(caught.value)
+
+
 def test_quota_exceeded_pauses_every_calendar_of_the_account(
     emu: GoogleCalendarEmulator,
     connector: GoogleConnector,
@@ -255,7 +268,10 @@ def test_interrupt_ends_a_retry_wait(
     worker = threading.Thread(target=call)
     emu.clear_requests()
     worker.start()
+    deadline = time.monotonic() + 20  # a bound on a hang, not a measurement
     while not any(r.status == 429 for r in emu.requests):
+        assert worker.is_alive(), "the call ended before its 429 was recorded"
+        assert time.monotonic() < deadline, "no 429 was answered"
         time.sleep(0.01)
     connector.interrupt()
     worker.join(timeout=20)
