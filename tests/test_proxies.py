@@ -44,6 +44,7 @@ from connectors.google.auth import authorize
 from connectors.outlook import OutlookConnector
 from syncd import proxies
 from syncd.config import CalendarConfig
+from syncd.doctor import diagnose
 from syncd.errors import ConnectorError, TransientError
 from syncd.logs import configure_logging
 from syncd.proxies import ProxyFailure, ProxyUnsupported, open_tunnel, parse_proxy, proxy_for
@@ -52,6 +53,7 @@ from tests.connect_proxy import ConnectProxy
 from tests.contract import START, listed, sample
 from tests.google_emulator import GoogleCalendarEmulator
 from tests.graph_emulator import GraphEmulator
+from tests.harness import CONFIG
 from tests.identity_provider import IdentityProvider
 from tests.radicale_process import RadicaleProcess, free_port
 from tests.radicale_server import PASSWORD, USER, HTTPOutside, radicale
@@ -1071,3 +1073,47 @@ def test_caldav_without_ca_file_trusts_requests_ca_bundle(
         assert list(listed(connector.list_changes(None, {}))) == ["a.ics"]
     finally:
         connector.close()
+
+
+def test_check_config_points_out_a_proxy_syncd_cannot_use(
+    google: GoogleCalendarEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``ALL_PROXY=socks5://...`` stops every request: check-config says so for Google and
+    CalDAV, naming the proxy and not its password."""
+    password = quote(PROXY_PASSWORD, safe="")
+    monkeypatch.setenv("ALL_PROXY", f"socks5://{PROXY_USER}:{password}@proxy.example:1080")
+    dav = CalendarConfig(
+        name="work",
+        connector="caldav",
+        options={"url": "https://dav.example/cal/"},
+        source=tmp_path / "syncd.toml",
+        index=1,
+    )
+    found = [
+        *GoogleConnector.config_warnings(google_config(tmp_path, google)),
+        *CalDAVConnector.config_warnings(dav),
+    ]
+    assert [problem.key for problem in found] == [
+        "calendars[0].api_endpoint",
+        "calendars[1].url",
+    ]
+    for problem in found:
+        assert "socks5://proxy.example:1080" in problem.message
+        assert_hidden(str(problem))
+
+
+def test_doctor_fails_a_calendar_behind_a_proxy_syncd_cannot_use(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``syncd doctor``: the calendar's connection check fails naming the proxy, and nothing
+    is sent."""
+    (tmp_path / "cal").mkdir()
+    (tmp_path / "syncd.toml").write_text(
+        CONFIG + '[[calendars]]\nname = "dav"\nconnector = "caldav"\n'
+        'url = "https://127.0.0.1:1/cal/"\n'
+    )
+    monkeypatch.setenv("HTTPS_PROXY", "https://proxy.example:3128")
+    checks = {check.name: check for check in diagnose(tmp_path / "syncd.toml")}
+    assert not checks["calendar dav"].ok
+    assert "https://proxy.example:3128" in checks["calendar dav"].detail
+    assert checks["calendar work"].ok

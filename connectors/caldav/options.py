@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from syncd.errors import AuthError, ConfigError, ConfigProblem
+from syncd.proxies import environment_problem
 from syncd.secrets import Secret, SecretError, read_secret
 from syncd.transport import DEFAULT_TIMEOUT, timeout_option
 
@@ -232,6 +233,9 @@ def option_warnings(calendar: CalendarConfig) -> list[ConfigProblem]:
         warnings.append(
             calendar.problem("url", "http:// sends the password unencrypted; use https://")
         )
+    unusable = environment_problem(options.url)
+    if unusable is not None:
+        warnings.append(calendar.problem("url", f"{unusable}: every request will fail"))
     return warnings
 
 

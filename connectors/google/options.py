@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from syncd.errors import ConfigError, ConfigProblem
+from syncd.proxies import environment_problem
 from syncd.transport import DEFAULT_TIMEOUT, timeout_option
 
 if TYPE_CHECKING:
@@ -230,6 +231,9 @@ def option_warnings(calendar: CalendarConfig) -> list[ConfigProblem]:
         warnings.append(
             calendar.problem("api_endpoint", "http:// sends tokens unencrypted; use https://")
         )
+    unusable = environment_problem(options.api_endpoint)
+    if unusable is not None:
+        warnings.append(calendar.problem("api_endpoint", f"{unusable}: every request will fail"))
     return warnings
 
 
