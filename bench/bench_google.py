@@ -16,7 +16,8 @@ syncd's scopes serves every client, as one account with many calendars would.
 Each client runs in its own child process (this script re-invoked), so its CPU time
 (``process_time``) and peak RSS (``ru_maxrss``) are its own. Requests and bytes received are
 counted inside the child, on the ``httplib2.Http`` under the authorized transport: every
-HTTP exchange, token refreshes included. The clients:
+HTTP exchange, token refreshes included (for syncd, a subclass of the production
+``ProxiedHttp``, so the proxy choice per connection is measured too). The clients:
 
 - ``syncd``: one ``GoogleConnector.from_config(CalendarConfig(...))`` per calendar for the
   whole run, as the daemon keeps them; ``list_changes(None, {}, horizon=...)`` (the horizon
@@ -226,11 +227,12 @@ class Counter:
         self.received = 0
 
 
-def counting_http(counter: Counter, timeout: float) -> Any:
-    """An ``httplib2.Http`` that counts every exchange (API calls and token refreshes)."""
+def counting_http(counter: Counter, timeout: float, base: type[Any] | None = None) -> Any:
+    """An HTTP object of class ``base`` (``httplib2.Http`` by default) that counts every
+    exchange (API calls and token refreshes)."""
     import httplib2
 
-    class Counting(httplib2.Http):  # type: ignore[misc]
+    class Counting(base or httplib2.Http):  # type: ignore[misc]
         def request(self, *args: Any, **kwargs: Any) -> Any:
             response, content = super().request(*args, **kwargs)
             counter.requests += 1
@@ -279,6 +281,7 @@ def _syncd_poller(setup: Setup, counter: Counter) -> Callable[[], tuple[int, int
     import google_auth_httplib2
 
     from connectors.google import GoogleConnector
+    from connectors.google.session import ProxiedHttp
     from syncd.config import CalendarConfig
 
     today = datetime.fromisoformat(setup.today)
@@ -300,7 +303,7 @@ def _syncd_poller(setup: Setup, counter: Counter) -> Callable[[], tuple[int, int
         timeout = connector.options.timeout
         connector.session.http_factory = lambda creds, t=timeout: (
             google_auth_httplib2.AuthorizedHttp(
-                creds, http=counting_http(counter, t), max_refresh_attempts=1
+                creds, http=counting_http(counter, t, ProxiedHttp), max_refresh_attempts=1
             )
         )
         connectors.append(connector)
