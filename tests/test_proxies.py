@@ -1078,8 +1078,9 @@ def test_caldav_without_ca_file_trusts_requests_ca_bundle(
 def test_check_config_points_out_a_proxy_syncd_cannot_use(
     google: GoogleCalendarEmulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """``ALL_PROXY=socks5://...`` stops every request: check-config says so for Google and
-    CalDAV, naming the proxy and not its password."""
+    """``ALL_PROXY=socks5://...`` stops every request: check-config says so for Google,
+    CalDAV and Outlook (Graph and the sign-in service), naming the proxy and not its
+    password."""
     password = quote(PROXY_PASSWORD, safe="")
     monkeypatch.setenv("ALL_PROXY", f"socks5://{PROXY_USER}:{password}@proxy.example:1080")
     dav = CalendarConfig(
@@ -1089,13 +1090,23 @@ def test_check_config_points_out_a_proxy_syncd_cannot_use(
         source=tmp_path / "syncd.toml",
         index=1,
     )
+    mail = CalendarConfig(
+        name="mail",
+        connector="outlook",
+        options={"client_id": "app", "token_cache": str(tmp_path / "cache.json")},
+        source=tmp_path / "syncd.toml",
+        index=2,
+    )
     found = [
         *GoogleConnector.config_warnings(google_config(tmp_path, google)),
         *CalDAVConnector.config_warnings(dav),
+        *[w for w in OutlookConnector.config_warnings(mail) if "proxy" in w.message],
     ]
     assert [problem.key for problem in found] == [
         "calendars[0].api_endpoint",
         "calendars[1].url",
+        "calendars[2].graph_url",
+        "calendars[2].authority",
     ]
     for problem in found:
         assert "socks5://proxy.example:1080" in problem.message

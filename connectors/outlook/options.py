@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 from syncd.errors import ConfigError, ConfigProblem
+from syncd.proxies import environment_problem
 from syncd.transport import DEFAULT_TIMEOUT, timeout_option
 
 if TYPE_CHECKING:
@@ -253,6 +254,10 @@ def option_warnings(calendar: CalendarConfig) -> list[ConfigProblem]:
             warnings.extend(_file_warnings(calendar, key, path))
     if options.ca_file is not None:
         warnings.extend(_ca_file_warnings(calendar, options.ca_file))
+    for key, url in (("graph_url", options.graph_url), ("authority", options.authority)):
+        unusable = environment_problem(url)
+        if unusable is not None:
+            warnings.append(calendar.problem(key, f"{unusable}: every request will fail"))
     cache = options.token_cache
     if cache is not None and not cache.exists():
         warnings.append(
