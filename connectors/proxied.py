@@ -13,6 +13,7 @@ proxy by host and port, never its credentials.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,7 +33,7 @@ from syncd.proxies import (
     refusal,
     tunnel_status,
 )
-from syncd.transport import ErrorRule
+from syncd.transport import ErrorRule, exception_rule
 
 __all__ = [
     "PROXY_DOWN",
@@ -42,6 +43,7 @@ __all__ = [
     "ProxiedSession",
     "proxy_failure",
     "proxy_reply",
+    "raised_rule",
 ]
 
 PROXY_REFUSED = ErrorRule(TransientError, "the proxy refused")
@@ -72,6 +74,22 @@ def proxy_failure(error: BaseException, url: str, what: str) -> tuple[ErrorRule,
         return PROXY_DOWN, f"{error} ({what})"
     detail = f"{PROXY_DOWN.message} ({what}: {type(error).__name__}){proxy_suffix(url)}"
     return PROXY_DOWN, detail
+
+
+def raised_rule(
+    error: BaseException,
+    url: str,
+    what: str,
+    table: Sequence[tuple[type[BaseException], ErrorRule]],
+) -> tuple[ErrorRule, str]:
+    """The rule and message for ``error`` raised while sending to ``url``: the proxy's when a
+    proxy is to blame, else the connector's ``table`` entry (see
+    :func:`syncd.transport.exception_rule`); the message names the proxy used, if any."""
+    found = proxy_failure(error, url, what)
+    if found is not None:
+        return found
+    rule = exception_rule(error, table)
+    return rule, f"{rule.message} ({what}: {type(error).__name__}){proxy_suffix(url)}"
 
 
 def proxy_reply(status: int, reason: str, url: str, what: str) -> tuple[ErrorRule, str] | None:

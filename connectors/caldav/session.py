@@ -25,7 +25,7 @@ from niquests.exceptions import RequestException, SSLError, Timeout
 
 from connectors.caldav.dav import MalformedReply
 from connectors.caldav.transport import Reply, Transport
-from connectors.proxied import proxy_failure, proxy_reply
+from connectors.proxied import proxy_reply, raised_rule
 from syncd.errors import (
     AlreadyExists,
     AuthError,
@@ -35,8 +35,8 @@ from syncd.errors import (
     NotFound,
     TransientError,
 )
-from syncd.proxies import ProxyUnsupported, proxy_suffix
-from syncd.transport import ErrorRule, exception_rule, retry_after, status_rule
+from syncd.proxies import ProxyUnsupported
+from syncd.transport import ErrorRule, retry_after, status_rule
 
 __all__ = ["EXCEPTIONS", "STATUSES", "Session", "SyncUnsupported"]
 
@@ -160,12 +160,7 @@ class Session:
                 rule, detail = self._status(operation, method, url, reply)
                 wait = retry_after(reply.headers.get("retry-after"))
             except _RAISED as error:
-                found = proxy_failure(error, url, f"{method} {path}")
-                if found is None:
-                    rule = exception_rule(error, EXCEPTIONS)
-                    why = f"{method} {path}: {type(error).__name__}"
-                    found = rule, f"{rule.message} ({why}){proxy_suffix(url)}"
-                rule, detail = found
+                rule, detail = raised_rule(error, url, f"{method} {path}", EXCEPTIONS)
             except AuthError as error:
                 self._log_auth(str(error))
                 raise

@@ -26,7 +26,7 @@ import structlog
 from requests.exceptions import ConnectionError as HTTPConnectionError
 from requests.exceptions import RequestException, SSLError, Timeout
 
-from connectors.proxied import ProxiedSession, proxy_failure, proxy_reply
+from connectors.proxied import ProxiedSession, proxy_reply, raised_rule
 from syncd.errors import (
     AlreadyExists,
     AuthError,
@@ -36,8 +36,8 @@ from syncd.errors import (
     NotFound,
     TransientError,
 )
-from syncd.proxies import ProxyUnsupported, proxy_suffix
-from syncd.transport import ErrorRule, exception_rule, retry_after, status_rule
+from syncd.proxies import ProxyUnsupported
+from syncd.transport import ErrorRule, retry_after, status_rule
 
 __all__ = [
     "BATCH_SIZE",
@@ -291,12 +291,8 @@ class GraphSession:
             try:
                 reply = self._send(method, url, body, headers, weight)
             except _RAISED as error:
-                found = proxy_failure(error, url, f"{operation}: {method} {path}")
-                if found is None:
-                    rule = exception_rule(error, EXCEPTIONS)
-                    why = f"{operation}: {method} {path}: {type(error).__name__}"
-                    found = rule, f"{rule.message} ({why}){proxy_suffix(url)}"
-                rule, detail = found
+                what = f"{operation}: {method} {path}"
+                rule, detail = raised_rule(error, url, what, EXCEPTIONS)
             else:
                 if reply.status in ok:
                     self._auth_logged = False
