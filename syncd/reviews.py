@@ -20,7 +20,7 @@ from syncd.readiness import find_instance
 from syncd.reminder_rows import Reminded, Review, ReviewPlace
 from syncd.reminders import render_review_note, review_key
 from syncd.remote import instance_id
-from syncd.scribe import PolicyStep, Scribe
+from syncd.scribe import PolicyStep, Scribe, unqueue
 from syncd.store import Store, StoredObject
 
 __all__ = ["Reviews", "drop_claimed"]
@@ -223,11 +223,7 @@ def drop_claimed(claimed: set[str], ledger: LedgerChanges, records: list[dict[st
         return
     keys = {r.key for r in dropped}
     ledger.reminders.reminded[:] = [r for r in ledger.reminders.reminded if r not in dropped]
-    writes = {o.key for o in ledger.outbox if o.payload.get("for") in keys}
-    ledger.outbox[:] = [o for o in ledger.outbox if o.key not in writes]
+    unqueue(ledger, records, {o.key for o in ledger.outbox if o.payload.get("for") in keys})
     records[:] = [
-        r
-        for r in records
-        if not (r.get("type") == "review_reminder" and r.get("key") in keys)
-        and not (r.get("type") == "write" and r.get("key") in writes)
+        r for r in records if not (r.get("type") == "review_reminder" and r.get("key") in keys)
     ]

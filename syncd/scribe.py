@@ -4,7 +4,7 @@ and annotations, each queued as an outbox row with its ``intended`` audit record
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,6 +43,11 @@ class PolicyStep:
         if verdict.notice_hours is not None:  # exact in the ledger, readable in the audit log
             record["notice_hours"] = round(verdict.notice_hours, 2)
         self.records.append({"type": record_type, **record, **extra})
+
+    def queue(self, row: OutboxRow, **extra: Any) -> None:
+        """Queue a calendar write and its ``intended`` audit record (with ``extra`` fields)."""
+        self.ledger.outbox.append(row)
+        self.records.append({**write_record(row, "intended"), **extra})
 
     def decided(self, key: str) -> Verdict | None:
         """A verdict decided earlier in this cycle."""
@@ -113,8 +118,7 @@ class Scribe:
                 href=hold.href,
                 payload={"data": data, "for": verdict.key},
             )
-            step.ledger.outbox.append(row)
-            step.records.append(write_record(row, "intended"))
+            step.queue(row)
 
     def withdraw_holds(
         self, step: PolicyStep, changes: Sequence[Change], calendar: str, now: datetime
@@ -145,8 +149,7 @@ class Scribe:
                 href=hold.href,
                 payload={"reason": reason},
             )
-            step.ledger.outbox.append(row)
-            step.records.append({**write_record(row, "intended"), "reason": reason})
+            step.queue(row, reason=reason)
 
     def current(self, calendar: str, href: str) -> StoredObject | None:
         """An object as this cycle leaves it: this cycle's fresh copy first, None when this
@@ -173,8 +176,7 @@ class Scribe:
             href=note_href(key),
             payload={"reason": reason},
         )
-        step.ledger.outbox.append(row)
-        step.records.append({**write_record(row, "intended"), "reason": reason})
+        step.queue(row, reason=reason)
 
     def queue_note_text(self, step: PolicyStep, key: str, data: str) -> None:
         if self.config.notes_calendar is None:
@@ -187,8 +189,7 @@ class Scribe:
             href=note_href(key),
             payload={"data": data, "for": key},
         )
-        step.ledger.outbox.append(row)
-        step.records.append(write_record(row, "intended"))
+        step.queue(row)
 
     def annotate(self, step: PolicyStep, verdict: Verdict, href: str) -> None:
         properties = {"X-SYNCD-VERDICT": verdict.kind.value, "X-SYNCD-NOTE": note_uid(verdict.key)}
@@ -200,8 +201,7 @@ class Scribe:
             href=href,
             payload={"uid": verdict.uid, "instance": verdict.instance, "properties": properties},
         )
-        step.ledger.outbox.append(row)
-        step.records.append(write_record(row, "intended"))
+        step.queue(row)
 
     def booking_note_text(
         self, key: str, client: str, booked: Instance, record: ClientRecord, now: datetime
@@ -270,12 +270,16 @@ class Scribe:
 
 def _unplace_holds(step: PolicyStep, keys: set[str]) -> None:
     """Take holds decided in this step back before anything is written or audited."""
-    if not keys:
-        return
-    ledger = step.ledger
-    ledger.holds_set = [h for h in ledger.holds_set if h.key not in keys]
-    ledger.outbox = [row for row in ledger.outbox if row.key not in keys]
-    step.records = [r for r in step.records if r.get("type") != "write" or r["key"] not in keys]
+    if keys:
+        step.ledger.holds_set[:] = [h for h in step.ledger.holds_set if h.key not in keys]
+        unqueue(step.ledger, step.records, keys)
+
+
+def unqueue(ledger: LedgerChanges, records: list[dict[str, Any]], keys: Collection[str]) -> None:
+    """Take queued writes (outbox rows with these keys) and their audit records back before
+    the cycle commits."""
+    ledger.outbox[:] = [row for row in ledger.outbox if row.key not in keys]
+    records[:] = [r for r in records if r.get("type") != "write" or r.get("key") not in keys]
 
 
 def write_record(row: OutboxRow, status: str, error: str | None = None) -> dict[str, Any]:
