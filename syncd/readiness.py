@@ -20,7 +20,7 @@ from syncd.remote import has_link, instance_id, is_remote, linked_uids
 from syncd.scribe import PolicyStep, Scribe
 from syncd.store import Store, StoredObject
 
-__all__ = ["Readiness", "find_instance"]
+__all__ = ["NotesPart", "Readiness", "find_instance"]
 
 _STARTED = "started"
 _WAIT = "wait"
@@ -39,8 +39,9 @@ class _Assessment:
     clients: tuple[str, ...] = ()
 
 
-class Readiness:
-    """Readiness checks of one calendar's cycle."""
+class NotesPart:
+    """What a part of the policy step that writes notes needs: the store, the scribe, the
+    rules, the owner; ``enabled`` only with a notes calendar to write in."""
 
     def __init__(self, config: Config, store: Store, scribe: Scribe) -> None:
         self.store = store
@@ -49,6 +50,13 @@ class Readiness:
         self.zone = config.owner.timezone
         self.owner = frozenset(config.owner.emails)
         self.enabled = config.notes_calendar is not None
+
+
+class Readiness(NotesPart):
+    """Readiness checks of one calendar's cycle."""
+
+    def __init__(self, config: Config, store: Store, scribe: Scribe) -> None:
+        super().__init__(config, store, scribe)
         self._standing: dict[str, dict[str, ReadinessNote]] = {}
         self._links: dict[tuple[str, str], frozenset[tuple[str, str]]] = {}
         self._handled: set[tuple[str, str, str]] = set()

@@ -16,7 +16,7 @@ from syncd.ledger import LedgerChanges
 from syncd.model import Change, Instance, format_when
 from syncd.notes import NoteFeedback
 from syncd.policy import appointment_clients, client_status, day_start, has_marker
-from syncd.readiness import find_instance
+from syncd.readiness import NotesPart, find_instance
 from syncd.reminder_rows import Reminded, Review, ReviewPlace
 from syncd.reminders import render_review_note, review_key
 from syncd.remote import instance_id
@@ -26,16 +26,11 @@ from syncd.store import Store, StoredObject
 __all__ = ["Reviews", "drop_claimed"]
 
 
-class Reviews:
+class Reviews(NotesPart):
     """Review reminders of one calendar's cycle."""
 
     def __init__(self, config: Config, store: Store, scribe: Scribe) -> None:
-        self.store = store
-        self.scribe = scribe
-        self.rules = config.rules
-        self.zone = config.owner.timezone
-        self.owner = frozenset(config.owner.emails)
-        self.enabled = config.notes_calendar is not None
+        super().__init__(config, store, scribe)
         self.watched = tuple(c.name for c in config.calendars if c.name != config.notes_calendar)
         self._fresh: tuple[str, list[StoredObject], list[StoredObject]] = ("", [], [])
 
