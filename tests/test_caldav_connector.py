@@ -679,6 +679,65 @@ def test_server_errors_are_retried_with_backoff_then_transient(tmp_path: Path, s
     assert sleeps == [0.75, 1.5, 3.0]  # 1, 2, 4 s steps with the jitter fixed at 3/4
 
 
+def test_a_stop_before_the_wait_is_named(tmp_path: Path, stub: Stub) -> None:
+    """syncd stops before a retry's wait begins: no wait, no retry, and the message says
+    syncd is stopping."""
+    calendar, url = stub
+    calendar.canned.extend(Canned("PROPFIND", 503) for _ in range(4))
+    sleeps: list[float] = []
+    connector, counting = connect(tmp_path, url, sleeps=sleeps)
+    connector.interrupt()
+    with pytest.raises(TransientError, match="HTTP 503") as caught:
+        connector.list_changes(None, {})
+    assert str(caught.value).endswith("; not retried, syncd is stopping")
+    assert (sleeps, len(counting.sent)) == ([], 1)
+
+
+def test_a_stop_during_the_wait_ends_it_without_a_retry(tmp_path: Path, stub: Stub) -> None:
+    """syncd stops during a Retry-After wait: no retry; the message names the stop only (the
+    server's wait was not too long, it was cut short)."""
+    calendar, url = stub
+    calendar.canned.append(Canned("PROPFIND", 429, headers={"Retry-After": "7"}))
+    connector, counting = connect(tmp_path, url)
+    waits: list[float] = []
+
+    def stopped_while_waiting(seconds: float) -> None:
+        waits.append(seconds)
+        connector.interrupt()
+
+    connector.session.sleep = stopped_while_waiting
+    with pytest.raises(TransientError, match="HTTP 429") as caught:
+        connector.list_changes(None, {})
+    assert str(caught.value).endswith("; not retried, syncd is stopping")
+    assert "asks to wait" not in str(caught.value)
+    assert (waits, len(counting.sent)) == ([7.0], 1)
+
+
+def test_a_wait_longer_than_max_wait_is_left_to_the_next_cycle(tmp_path: Path, stub: Stub) -> None:
+    """Retry-After above max_wait (60 s): no wait, no retry; the message says so."""
+    calendar, url = stub
+    calendar.canned.append(Canned("PROPFIND", 429, headers={"Retry-After": "120"}))
+    sleeps: list[float] = []
+    connector, counting = connect(tmp_path, url, sleeps=sleeps)
+    with pytest.raises(TransientError, match="HTTP 429") as caught:
+        connector.list_changes(None, {})
+    assert str(caught.value).endswith("; the server asks to wait 120s, the next cycle retries")
+    assert (sleeps, len(counting.sent)) == ([], 1)
+
+
+def test_the_last_attempt_does_not_blame_the_stop(tmp_path: Path, stub: Stub) -> None:
+    """Attempts used up while syncd stops: no retry was left to skip, so the stop is not
+    named."""
+    calendar, url = stub
+    calendar.canned.append(Canned("PROPFIND", 503))
+    connector, _ = connect(tmp_path, url)
+    connector.session.attempts = 1
+    connector.interrupt()
+    with pytest.raises(TransientError, match="HTTP 503") as caught:
+        connector.list_changes(None, {})
+    assert "syncd is stopping" not in str(caught.value)
+
+
 def test_connection_refused_is_transient(tmp_path: Path) -> None:
     """Nobody listening: retried, then TransientError (the next cycle tries again)."""
     sleeps: list[float] = []
@@ -776,32 +835,44 @@ def test_options_that_cannot_work_are_config_errors(
 
 
 def test_interrupt_cuts_retries_short(tmp_path: Path) -> None:
-    """A server that never answers: after interrupt(), the cycle fails within one request
-    timeout instead of waiting through every retry and backoff."""
+    """A server that never answers, and syncd stops while the first request waits for it:
+    that request's timeout ends the cycle, with no retry and no backoff."""
     import socket
-    import threading
-    import time as clock
-
-    from syncd.errors import TransientError
 
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
-    silent.listen(16)  # connections are queued, never answered
+    silent.listen(16)  # connections are accepted, never answered
+    silent.settimeout(0.05)
     port = silent.getsockname()[1]
-    try:
-        connector = CalDAVConnector.from_config(
-            calendar_config(
-                tmp_path,
-                url=f"http://127.0.0.1:{port}/dav/cal/",
-                username="u",
-                password="p",  # noqa: S106 - a made-up password for a silent server
-                timeout="1s",
-            )
+    connector = CalDAVConnector.from_config(
+        calendar_config(
+            tmp_path,
+            url=f"http://127.0.0.1:{port}/dav/cal/",
+            username="u",
+            password="p",  # noqa: S106 - a made-up password for a silent server
+            timeout="1s",
         )
-        threading.Timer(0.3, connector.interrupt).start()
-        began = clock.monotonic()
-        with pytest.raises(TransientError):
+    )
+    accepted: list[socket.socket] = []
+    done = threading.Event()
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                accepted.append(silent.accept()[0])
+            except TimeoutError:
+                continue
+            connector.interrupt()  # syncd stops while the request waits for its answer
+
+    acceptor = threading.Thread(target=accept)
+    acceptor.start()
+    try:
+        with pytest.raises(TransientError, match="no answer") as caught:
             connector.list_changes(None, {})
-        assert clock.monotonic() - began < 4.0  # 4 attempts and backoff would take about 11 s
     finally:
-        silent.close()
+        done.set()
+        acceptor.join(10)
+        for connection in [*accepted, silent]:
+            connection.close()
+    assert str(caught.value).endswith("; not retried, syncd is stopping")
+    assert len(accepted) == 1  # 4 attempts and their backoff without the interrupt

@@ -252,12 +252,33 @@ def test_quota_exceeded_pauses_every_calendar_of_the_account(
     assert sibling.get("event00001").href == "event00001"
 
 
+def wait_until_waiting(
+    waiting: threading.Event, worker: threading.Thread, failures: list[BaseException]
+) -> None:
+    """Return once ``waiting`` is set; fail if the worker ends first or nothing happens for
+    20 s (a bound on a hang, not a measurement)."""
+    deadline = time.monotonic() + 20
+    while not waiting.wait(0.01):
+        assert worker.is_alive(), f"the call ended before its retry wait: {failures}"
+        assert time.monotonic() < deadline, "the call never began its retry wait"
+
+
 def test_interrupt_ends_a_retry_wait(
     emu: GoogleCalendarEmulator, connector: GoogleConnector
 ) -> None:
     """A wait for Retry-After (30 s) ends when syncd stops; no retry is sent."""
     emu.inject("429", retry_after=30)
     failures: list[BaseException] = []
+    waits: list[float] = []
+    waiting = threading.Event()
+    session_sleep = connector.session.sleep  # the real, interruptible wait
+
+    def sleep(seconds: float) -> object:
+        waits.append(seconds)
+        waiting.set()
+        return session_sleep(seconds)
+
+    connector.session.sleep = sleep
 
     def call() -> None:
         try:
@@ -268,13 +289,11 @@ def test_interrupt_ends_a_retry_wait(
     worker = threading.Thread(target=call)
     emu.clear_requests()
     worker.start()
-    deadline = time.monotonic() + 20  # a bound on a hang, not a measurement
-    while not any(r.status == 429 for r in emu.requests):
-        assert worker.is_alive(), "the call ended before its 429 was recorded"
-        assert time.monotonic() < deadline, "no 429 was answered"
-        time.sleep(0.01)
+    # The interrupt comes once the worker waits, not merely once the 429 is sent.
+    wait_until_waiting(waiting, worker, failures)
     connector.interrupt()
     worker.join(timeout=20)
-    assert not worker.is_alive()
+    assert not worker.is_alive(), "the wait did not end when syncd stopped"
+    assert waits == [30.0]
     assert "syncd is stopping" in str(failures[0])
     assert len(api_calls(emu)) == 1

@@ -9,6 +9,7 @@ completes changed items, the annotation's PATCH, the note's POST. 429 and 503 ca
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -181,7 +182,15 @@ def test_interrupt_ends_a_retry_after_wait(make_harness: Any) -> None:
     h.add(appointment(SOON))
     h.cycle_all()
     work = h.connector("work")
-    work.session.sleep = work.session.interrupted.wait  # a real, interruptible wait
+    waits: list[float] = []
+    waiting = threading.Event()
+
+    def sleep(seconds: float) -> object:
+        waits.append(seconds)
+        waiting.set()
+        return work.session.interrupted.wait(seconds)  # a real, interruptible wait
+
+    work.session.sleep = sleep
     h.emu.inject("429", path_contains="/delta", retry_after=60)
     failures: list[BaseException] = []
 
@@ -193,11 +202,15 @@ def test_interrupt_ends_a_retry_after_wait(make_harness: Any) -> None:
 
     runner = threading.Thread(target=cycle)
     runner.start()
-    while 429 not in [r.status for r in h.emu.requests]:
-        runner.join(0.01)
+    # The interrupt comes once the cycle waits, not merely once the 429 is sent.
+    deadline = time.monotonic() + 30  # a bound on a hang, not a measurement
+    while not waiting.wait(0.01):
+        assert runner.is_alive(), f"the cycle ended before its retry wait: {failures}"
+        assert time.monotonic() < deadline, "the cycle never began its retry wait"
     work.interrupt()
     runner.join(30)
-    assert not runner.is_alive()
+    assert not runner.is_alive(), "the wait did not end when syncd stopped"
+    assert waits == [60.0]
     [failure] = failures
     assert "stopping" in str(failure)
     assert [r.status for r in h.emu.requests if r.path.endswith("/delta")][-1] == 429

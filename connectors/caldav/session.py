@@ -164,21 +164,38 @@ class Session:
             except AuthError as error:
                 self._log_auth(str(error))
                 raise
-            if rule.retry and attempt < self.attempts and not self.interrupted.is_set():
-                delay = self._delay(attempt) if wait is None else wait
-                if delay <= self.max_wait:
-                    log.warning("caldav.retry", calendar=self.name, reason=detail, wait=delay)
-                    self.sleep(delay)
-                    if self.interrupted.is_set():  # stopping: leave retries to another run
-                        detail += "; not retried, syncd is stopping"
-                    else:
-                        continue
-                detail += f"; the server asks to wait {delay:.0f}s, the next cycle retries"
-            failure = rule.error(self.name, detail)
-            if isinstance(failure, AuthError):
-                self._log_auth(detail)
-            raise failure
+            left = attempt < self.attempts
+            if rule.retry and left and self._pause(attempt, wait, detail):
+                continue
+            raise self._failure(rule, detail, wait, retries_left=left)
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _pause(self, attempt: int, wait: float | None, detail: str) -> bool:
+        """Wait before the next attempt; False when the wait is too long or syncd stops."""
+        if self.interrupted.is_set():
+            return False
+        delay = self._delay(attempt) if wait is None else wait
+        if delay > self.max_wait:
+            return False
+        log.warning("caldav.retry", calendar=self.name, reason=detail, wait=delay)
+        self.sleep(delay)
+        return not self.interrupted.is_set()
+
+    def _failure(
+        self, rule: ErrorRule, detail: str, wait: float | None, *, retries_left: bool
+    ) -> ConnectorError:
+        """The error for a failed request; a retryable one says why it was not retried:
+        syncd is stopping (the interrupt may come before or during a wait), or the server
+        asked for a wait longer than ``max_wait``."""
+        if rule.retry and retries_left:
+            if self.interrupted.is_set():
+                detail += "; not retried, syncd is stopping"
+            elif wait is not None and wait > self.max_wait:
+                detail += f"; the server asks to wait {wait:.0f}s, the next cycle retries"
+        failure = rule.error(self.name, detail)
+        if isinstance(failure, AuthError):
+            self._log_auth(detail)
+        return failure
 
     @staticmethod
     def _status(operation: str, method: str, url: str, reply: Reply) -> tuple[ErrorRule, str]:
