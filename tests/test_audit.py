@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syncd.audit import GENESIS_HASH, Anchor, AuditLog, seal, verify
@@ -546,6 +546,7 @@ def _meaning(line: bytes) -> bytes | None:
         return None
 
 
+@settings(deadline=None)  # each example fsyncs: its time is the disk's, not the code's
 @given(payload_lists)
 def test_any_sealed_log_verifies(records: list[dict[str, object]]) -> None:
     """Whatever JSON payloads are sealed and appended, the log verifies against its anchor."""
@@ -556,6 +557,7 @@ def test_any_sealed_log_verifies(records: list[dict[str, object]]) -> None:
         assert verify(path, anchor).ok
 
 
+@settings(deadline=None)  # each example fsyncs: its time is the disk's, not the code's
 @given(payload_lists, st.data())
 def test_any_changed_byte_is_caught_at_its_line(
     records: list[dict[str, object]], data: st.DataObject
