@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import CONFIG
+from tests.harness import CONFIG, NOW
 from tests.ical import calendar, event
 
 T = datetime(2026, 12, 2, 10, tzinfo=UTC)
+"""When the events are; the daemon's clock starts at ``NOW`` (five days earlier)."""
 CLIENT = "ATTENDEE;PARTSTAT=ACCEPTED:mailto:jane@example.com"
 
 
@@ -49,13 +50,16 @@ def daemon(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
         start = T + timedelta(hours=i)
         data = calendar(event(f"e{i}", start, start + timedelta(hours=1), CLIENT))
         (folder / f"e{i}.ics").write_bytes(data)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "syncd.cli", "run", "--config", str(tmp_path / "syncd.toml")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    command = [sys.executable, "-m", "syncd.cli", "run", "--config", str(tmp_path / "syncd.toml")]
+    # Logs go to files: a pipe nobody reads while the daemon runs would block it when full.
+    with (tmp_path / "stdout.log").open("w") as out, (tmp_path / "stderr.log").open("w") as err:
+        process = subprocess.Popen(
+            [*command, "--now", NOW.isoformat()],  # the events' dates, whatever today is
+            stdout=out,
+            stderr=err,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     try:
         yield tmp_path, process
     finally:
@@ -94,4 +98,4 @@ def test_signal_stops_the_daemon_cleanly(
     assert wait_for(lambda: len(records(root)) == 1)
     process.send_signal(sig)
     assert process.wait(10) == 0
-    assert "Traceback" not in process.stderr.read()  # type: ignore[union-attr]
+    assert "Traceback" not in (root / "stderr.log").read_text()

@@ -13,10 +13,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,13 +42,6 @@ USER = "me@contoso.example"
 GRAPH = "https://127.0.0.1:9/v1.0"  # never contacted by these sign-in tests
 
 
-@pytest.fixture(scope="module")
-def idp() -> Iterator[IdentityProvider]:
-    with IdentityProvider() as provider:
-        provider.register_app(CLIENT)
-        yield provider
-
-
 def calendar_config(root: Path, idp: IdentityProvider, **options: Any) -> CalendarConfig:
     values = {
         "client_id": CLIENT,
@@ -67,15 +60,47 @@ def calendar_config(root: Path, idp: IdentityProvider, **options: Any) -> Calend
     )
 
 
+CODE_LIFETIME = 30
+"""Seconds a device code lives here: a sign-in that is never approved fails after that long
+(MSAL polls until the code expires; Microsoft's 900 s would hang the test 15 minutes)."""
+
+
+class Approving(io.StringIO):
+    """``authorize``'s output: the user approves the code as soon as it is printed."""
+
+    def __init__(self, idp: IdentityProvider, user: str) -> None:
+        super().__init__()
+        self.idp = idp
+        self.user = user
+        self.approved: list[str] = []
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        code = printed_code(self.getvalue())
+        if code and not self.approved:
+            self.approved.append(code)
+            self.idp.approve(code, user=self.user)
+        return written
+
+
+def printed_code(text: str) -> str | None:
+    """The device code the sign-in told the user to enter, if it has been printed."""
+    found = re.search(r"enter the code ([A-Z0-9]+)", text)
+    return found[1] if found else None
+
+
+@pytest.fixture(scope="module")
+def idp() -> Iterator[IdentityProvider]:
+    with IdentityProvider(device_code_lifetime=CODE_LIFETIME) as provider:
+        provider.register_app(CLIENT)
+        yield provider
+
+
 def sign_in(calendar: CalendarConfig, idp: IdentityProvider, user: str = USER) -> str:
-    """``OutlookConnector.authorize`` with the code approved from another thread."""
-    out = io.StringIO()
-    approver = threading.Thread(target=idp.approve, kwargs={"user": user})
-    approver.start()
-    try:
-        line = OutlookConnector.authorize(calendar, out, open_browser=False)
-    finally:
-        approver.join()
+    """``OutlookConnector.authorize`` with the printed code approved at once."""
+    out = Approving(idp, user)
+    line = OutlookConnector.authorize(calendar, out, open_browser=False)
+    assert len(out.approved) == 1, "no device code was printed"
     return out.getvalue() + line
 
 
@@ -308,7 +333,9 @@ def test_syncd_auth_outlook_as_a_process(tmp_path: Path, idp: IdentityProvider) 
         assert process.stdout is not None
         first = process.stdout.readline()
         assert f"{idp.base}/devicelogin" in first
-        idp.approve(user=USER)
+        code = printed_code(first)
+        assert code, first
+        idp.approve(code, user=USER)
         rest, errors = process.communicate(timeout=60)
     assert process.returncode == 0, errors
     cache = tmp_path / "var" / "tokens" / "outlook-work.json"

@@ -18,6 +18,9 @@ from tests.tls import HTTPSService
 __all__ = ["IdentityProvider"]
 
 _DEVICE_CODE_LIFETIME = 900
+"""Seconds a device code lives, as Microsoft's (tests that sign in pass a shorter one)."""
+_APPROVE_WAIT = 60.0
+"""How long ``approve``/``deny`` wait for a device code to appear (a bound, not a delay)."""
 _USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ23456789"
 
 
@@ -28,7 +31,9 @@ class IdentityProvider:
     ``grant_type``, ``client_id``, ``scope`` and ``result`` (``"ok"`` or the error code), never
     a secret or token; ``requests`` records ``(method, path)`` of every call.
     ``device_message`` (a knob, True by default): False leaves the optional ``message`` out of
-    device-code answers, as RFC 8628 allows.
+    device-code answers, as RFC 8628 allows. ``device_code_lifetime``: seconds until a device
+    code expires (900 as Microsoft's; a test passes less, so a sign-in nobody approves fails
+    soon instead of MSAL polling for 15 minutes).
     """
 
     def __init__(
@@ -38,9 +43,12 @@ class IdentityProvider:
         ssl_context: ssl.SSLContext | None = None,
         access_token_lifetime: int = 3600,
         device_interval: int = 1,
+        device_code_lifetime: int = _DEVICE_CODE_LIFETIME,
     ) -> None:
         self.tenant = tenant
         self.device_interval = device_interval
+        self.device_code_lifetime = device_code_lifetime
+        """Seconds a device code lives: a sign-in nobody approves fails after that long."""
         self.device_message = True
         """Knob: False leaves ``message`` out of device-code answers (it is optional)."""
         self.token_requests: list[dict[str, str]] = []
@@ -95,13 +103,13 @@ class IdentityProvider:
         user_code: str | None = None,
         *,
         user: str = "me@contoso.example",
-        timeout: float = 5.0,
+        timeout: float = _APPROVE_WAIT,
     ) -> None:
         """Sign ``user`` in for a device code (None: the latest pending one, waiting for one)."""
         with self._directory.changed:
             self._wait_for_code(user_code, timeout).user = user
 
-    def deny(self, user_code: str | None = None, *, timeout: float = 5.0) -> None:
+    def deny(self, user_code: str | None = None, *, timeout: float = _APPROVE_WAIT) -> None:
         """The user declines a device-code sign-in (None: the latest pending one)."""
         with self._directory.changed:
             self._wait_for_code(user_code, timeout).denied = True
@@ -181,7 +189,7 @@ class IdentityProvider:
             user_code=user_code,
             client_id=client_id,
             scope=scope,
-            expires_at=time.time() + _DEVICE_CODE_LIFETIME,
+            expires_at=time.time() + self.device_code_lifetime,
         )
         with self._directory.changed:
             self._directory.device_codes[code.device_code] = code
@@ -191,7 +199,7 @@ class IdentityProvider:
             "user_code": user_code,
             "device_code": code.device_code,
             "verification_uri": uri,
-            "expires_in": _DEVICE_CODE_LIFETIME,
+            "expires_in": self.device_code_lifetime,
             "interval": self.device_interval,
         }
         if self.device_message:
