@@ -27,7 +27,7 @@ from connectors.outlook.items import DATA_PROPERTY, HREF_PROPERTY
 from syncd.config import CalendarConfig
 from syncd.connector import RemoteObject
 from syncd.errors import ConnectorError, CursorExpired
-from tests.contract import ConnectorContract, Outside, sample, snapshot
+from tests.contract import START, ConnectorContract, Outside, sample, snapshot
 from tests.graph_emulator import GraphEmulator
 from tests.identity_provider import IdentityProvider
 from tests.tls import ca_file
@@ -166,8 +166,24 @@ def outside(servers: Servers, user: str, calendar_id: str) -> GraphOutside:
     return GraphOutside(servers.emu, user, calendar_id)
 
 
+def on_contract_day(connector: OutlookConnector) -> OutlookConnector:
+    """``connector`` with its clock fixed on the day of :func:`tests.contract.sample`'s
+    events, so they are inside its window whatever today is."""
+    connector.clock = lambda: START
+    return connector
+
+
 class TestOutlookContract(ConnectorContract):
-    """The shared contract suite on the Graph emulator."""
+    """The shared contract suite on the Graph emulator, the connector's clock on the contract's
+    day: its window (30 days back, 180 ahead) holds the contract's events whatever today is."""
+
+    @pytest.fixture
+    def connector(
+        self, servers: Servers, user: str, calendar_id: str, tmp_path: Path
+    ) -> Iterator[OutlookConnector]:
+        found = on_contract_day(servers.connector(tmp_path, calendar=calendar_id, user=user))
+        yield found
+        found.close()
 
 
 # --- Outlook behaviour beyond the contract ------------------------------------------------
@@ -429,14 +445,14 @@ def test_created_events_are_found_by_href_after_a_restart(
 ) -> None:
     """A new connector (a restart) finds an event syncd created by its href, and a removal
     of it reported by id is matched to that href."""
-    first_run = servers.connector(tmp_path, calendar=calendar_id, user=user)
+    first_run = on_contract_day(servers.connector(tmp_path, calendar=calendar_id, user=user))
     first_run.create("syncd-note-1.ics", sample("syncd-note-1"))
     listed = first_run.list_changes(None, {})
     assert hrefs(listed.upserts) == {"syncd-note-1.ics"}
     known = snapshot(listed, {})
     restarted = servers.connector(tmp_path, calendar=calendar_id, user=user)
     assert restarted.get("syncd-note-1.ics").etag == known["syncd-note-1.ics"]
-    again = servers.connector(tmp_path, calendar=calendar_id, user=user)
+    again = on_contract_day(servers.connector(tmp_path, calendar=calendar_id, user=user))
     [made] = servers.emu.events(user, calendar_id)
     servers.emu.delete_event(user, made["id"])
     gone = again.list_changes(listed.cursor, known)
