@@ -18,6 +18,7 @@ from connectors.outlook.items import original_start
 from connectors.outlook.session import MAX_IN_FLIGHT, Call, GraphSession, Slots
 from syncd.cli import main
 from syncd.errors import CursorExpired, NotFound
+from tests import ical
 from tests.contract import sample
 from tests.identity_provider import IdentityProvider
 from tests.test_outlook_auth import CLIENT, calendar_config, sign_in
@@ -144,7 +145,9 @@ def test_a_partial_update_of_a_created_event_keeps_its_href_after_a_restart(
 ) -> None:
     """A partial entry has no transactionId: the note is still listed at the href it was
     created at, by a connector that has not seen it yet."""
-    connector.create("syncd-note-9.ics", sample("syncd-note-9"))
+    soon = NOW + timedelta(days=1)  # inside the connector's window, on its (real) clock
+    note = ical.calendar(ical.event("syncd-note-9", soon, soon + timedelta(hours=1)))
+    connector.create("syncd-note-9.ics", note)
     first = connector.list_changes(None, {})
     known = {o.href: o.etag for o in first.upserts}
     assert set(known) == {"syncd-note-9.ics"}

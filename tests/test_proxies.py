@@ -480,6 +480,7 @@ def outlook(
         )
         connector = OutlookConnector.from_config(calendar)
         connector.session.sleep = lambda _seconds: None
+        connector.clock = lambda: START  # the meeting's day, whatever today is
         made.append(connector)
         return connector
 
