@@ -308,17 +308,22 @@ def test_sd_notify_messages_arrive_in_order(root: Path) -> None:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(path))
     sock.settimeout(20)
-    process = subprocess.Popen(
-        run_command(root),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "4000000"},
-    )
+    with (root / "stderr.log").open("w") as err:
+        process = subprocess.Popen(
+            run_command(root),
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env={**os.environ, "NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "4000000"},
+        )
     messages: list[str] = []
 
     def receive_until(prefix: str) -> None:
         while not any(m.startswith(prefix) for m in messages):
-            messages.append(sock.recv(4096).decode())
+            try:
+                messages.append(sock.recv(4096).decode())
+            except TimeoutError:
+                state = f"exit code {process.poll()}; received {messages}; log:\n{stderr(root)}"
+                raise AssertionError(f"no {prefix} within 20 s: {state}") from None
 
     try:
         receive_until("READY=1")
