@@ -18,7 +18,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import structlog
@@ -31,6 +30,7 @@ from syncd.connector import Watch
 from syncd.engine import CycleReport, Engine
 from syncd.errors import ConfigError, ConnectorError, SyncdError
 from syncd.sdnotify import Notifier
+from syncd.signals import SignalRelay
 
 __all__ = ["BACKOFF_CAP", "JITTER", "CalendarOutcome", "Daemon", "Schedule", "run_cycles"]
 
@@ -193,20 +193,19 @@ class Daemon:
         self._reload.set()
         self._wake.set()
 
-    def install_signal_handlers(self) -> None:
-        """SIGTERM and SIGINT stop after the cycles in flight; SIGHUP reloads."""
+    def install_signal_handlers(self) -> SignalRelay:
+        """SIGTERM and SIGINT stop after the cycles in flight; SIGHUP reloads. The reactions
+        run on a relay thread, never inside a handler (see :mod:`syncd.signals`)."""
 
-        def stop(signum: int, _frame: FrameType | None) -> None:
+        def stop(signum: int) -> None:
             log.info("daemon.stopping", signal=signal.Signals(signum).name)
             self.stop()
 
-        def reload(_signum: int, _frame: FrameType | None) -> None:
+        def reload(_signum: int) -> None:
             log.info("daemon.reload_requested", signal="SIGHUP")
             self.reload()
 
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGHUP, reload)
+        return SignalRelay({signal.SIGTERM: stop, signal.SIGINT: stop, signal.SIGHUP: reload})
 
     def pushed(self, name: str) -> Callable[[], None]:
         """A callback for a connector's watch: run ``name`` at once."""
