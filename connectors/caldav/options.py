@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from syncd.errors import AuthError, ConfigError, ConfigProblem
+from syncd.option_reader import OptionReader
 from syncd.proxies import environment_problem
 from syncd.secrets import Secret, SecretError, read_secret
-from syncd.transport import DEFAULT_TIMEOUT, timeout_option
+from syncd.transport import DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
     from syncd.config import CalendarConfig
@@ -97,29 +98,8 @@ class CalDAVOptions:
 
 def parse_options(calendar: CalendarConfig) -> CalDAVOptions:
     """Validate a ``[[calendars]]`` table; raise ``ConfigError`` naming each bad key."""
-    options = calendar.options
-    problems = [
-        calendar.problem(key, f"unknown key for the caldav connector (known: {', '.join(OPTIONS)})")
-        for key in options
-        if key not in OPTIONS
-    ]
-
-    def text(key: str) -> str | None:
-        value = options.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            problems.append(calendar.problem(key, "must be a non-empty string"))
-            return None
-        return value.strip()
-
-    def flag(key: str, default: bool) -> bool:
-        value = options.get(key, default)
-        if not isinstance(value, bool):
-            problems.append(calendar.problem(key, f"must be true or false, got {value!r}"))
-            return default
-        return value
-
+    reader = OptionReader(calendar, "caldav", OPTIONS)
+    problems, text, flag = reader.problems, reader.text, reader.flag
     url = _url(text("url"), calendar, problems)
     username = text("username")
     secret = _secret(calendar, problems, username)
@@ -129,11 +109,10 @@ def parse_options(calendar: CalendarConfig) -> CalDAVOptions:
         problems.append(calendar.problem("ca_file", "cannot be used with verify_tls = false"))
     if ca_file is not None and not calendar.resolve(ca_file).is_file():
         problems.append(calendar.problem("ca_file", f"{calendar.resolve(ca_file)} is not a file"))
-    timeout = timeout_option(calendar, problems)
+    timeout = reader.timeout()
     display = text("calendar")
     create = flag("create", True)
-    if problems:
-        raise ConfigError(problems)
+    reader.check()
     assert url is not None
     return CalDAVOptions(
         url=url,

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from syncd.errors import ConfigError, ConfigProblem
+from syncd.option_reader import OptionReader
 from syncd.proxies import environment_problem
-from syncd.transport import DEFAULT_TIMEOUT, timeout_option
+from syncd.transport import DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
     from syncd.config import CalendarConfig
@@ -103,40 +104,14 @@ def parse_options(calendar: CalendarConfig) -> GoogleOptions:
     ``calendar/v3/`` is added to a path that does not already end with it, because the
     client library replaces its whole root URL and service path by this value.
     """
-    options = calendar.options
-    problems = [
-        calendar.problem(key, f"unknown key for the google connector (known: {', '.join(OPTIONS)})")
-        for key in options
-        if key not in OPTIONS
-    ]
-
-    def text(key: str) -> str | None:
-        value = options.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            problems.append(calendar.problem(key, "must be a non-empty string"))
-            return None
-        return value.strip()
-
-    def path(key: str, *, must_exist: bool = False) -> Path | None:
-        value = text(key)
-        if value is None:
-            return None
-        resolved = calendar.resolve(value)
-        if must_exist and not resolved.is_file():
-            problems.append(calendar.problem(key, f"{resolved} is not a file"))
-        return resolved
-
+    reader = OptionReader(calendar, "google", OPTIONS)
+    problems, text, path = reader.problems, reader.text, reader.path
     calendar_id, name = text("calendar_id"), text("calendar")
     if calendar_id is not None and name is not None:
         problems.append(calendar.problem("calendar", "give calendar_id or calendar, not both"))
-    create = options.get("create", calendar.is_notes)
-    if not isinstance(create, bool):
-        problems.append(calendar.problem("create", f"must be true or false, got {create!r}"))
-        create = calendar.is_notes
+    create = reader.flag("create", calendar.is_notes)
     endpoint = _endpoint(text("api_endpoint"), calendar, problems)
-    ca_file = path("ca_file", must_exist=True)
+    ca_file = reader.existing_file("ca_file")
     token_file = path("token_file")
     secrets_file = path("client_secrets_file")
     service_file = path("service_account_file")
@@ -156,9 +131,8 @@ def parse_options(calendar: CalendarConfig) -> GoogleOptions:
             problems.append(
                 calendar.problem("token_file", "is required (no token folder is known here)")
             )
-    timeout = timeout_option(calendar, problems)
-    if problems:
-        raise ConfigError(problems)
+    timeout = reader.timeout()
+    reader.check()
     return GoogleOptions(
         calendar_id=calendar_id or "primary",
         calendar=name,

@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, urlsplit
 
 from syncd.errors import ConfigError, ConfigProblem
+from syncd.option_reader import OptionReader
 from syncd.proxies import environment_problem
-from syncd.transport import DEFAULT_TIMEOUT, timeout_option
+from syncd.transport import DEFAULT_TIMEOUT
 
 if TYPE_CHECKING:
     from syncd.config import CalendarConfig
@@ -110,8 +111,7 @@ def default_token_cache(calendar: CalendarConfig, account: str | None = None) ->
 
 def parse_options(calendar: CalendarConfig) -> OutlookOptions:
     """Validate a ``[[calendars]]`` table; raise ``ConfigError`` naming each bad key."""
-    reader = _Reader(calendar)
-    reader.unknown_keys()
+    reader = _Reader(calendar, "outlook", OPTIONS)
     client_id = reader.text("client_id")
     if client_id is None and "client_id" not in calendar.options:
         reader.add("client_id", "is required: the application (client) id of your app")
@@ -152,54 +152,12 @@ def parse_options(calendar: CalendarConfig) -> OutlookOptions:
         timeout=reader.timeout(),
         categories=reader.flag("categories", False),
     )
-    if reader.problems:
-        raise ConfigError(reader.problems)
+    reader.check()
     return options
 
 
-class _Reader:
-    """Typed reads of one calendar's options, collecting every problem."""
-
-    def __init__(self, calendar: CalendarConfig) -> None:
-        self.calendar = calendar
-        self.options = calendar.options
-        self.problems: list[ConfigProblem] = []
-
-    def add(self, key: str, message: str) -> None:
-        self.problems.append(self.calendar.problem(key, message))
-
-    def unknown_keys(self) -> None:
-        for key in self.options:
-            if key not in OPTIONS:
-                self.add(
-                    key, f"unknown key for the outlook connector (known: {', '.join(OPTIONS)})"
-                )
-
-    def text(self, key: str) -> str | None:
-        value = self.options.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            self.add(key, "must be a non-empty string")
-            return None
-        return value.strip()
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self.options.get(key, default)
-        if not isinstance(value, bool):
-            self.add(key, f"must be true or false, got {value!r}")
-            return default
-        return value
-
-    def path(self, key: str) -> Path | None:
-        value = self.text(key)
-        return None if value is None else self.calendar.resolve(value)
-
-    def existing_file(self, key: str) -> Path | None:
-        path = self.path(key)
-        if path is not None and not path.is_file():
-            self.add(key, f"{path} is not a file")
-        return path
+class _Reader(OptionReader):
+    """Typed reads of one calendar's options, with Outlook's URLs and token cache."""
 
     def url(self, key: str, *, require_path: bool) -> str | None:
         value = self.text(key)
@@ -234,9 +192,6 @@ class _Reader:
         if not _TOKEN_NAME.match(path.name):
             self.add("token_cache", "the file name may hold only letters, digits and . _ @ + -")
         return path
-
-    def timeout(self) -> float:
-        return timeout_option(self.calendar, self.problems)
 
 
 def option_warnings(calendar: CalendarConfig) -> list[ConfigProblem]:
