@@ -19,12 +19,13 @@ Connectors never leak vendor types or vendor exceptions: each maps them, in one 
 from __future__ import annotations
 
 import difflib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib.metadata import entry_points
-from typing import TYPE_CHECKING, ClassVar, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 from syncd.errors import ConfigError, ConfigProblem
 
@@ -40,9 +41,25 @@ __all__ = [
     "Watch",
     "available_connectors",
     "connector_class",
+    "cursor_fields",
 ]
 
 ENTRY_POINT_GROUP = "syncd.connectors"
+
+CURSOR_VERSION = 1
+"""The ``v`` member of a connector's JSON cursor (see :func:`cursor_fields`)."""
+
+
+def cursor_fields(text: str) -> dict[str, Any] | None:
+    """The members of a connector's JSON cursor (an object with ``"v": 1``), or None when
+    ``text`` is not one: another connector's cursor, or not JSON at all."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or data.get("v") != CURSOR_VERSION:
+        return None
+    return data
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
+from syncd.connector import cursor_fields
+
 __all__ = ["MODES", "Cursor", "Mode", "describe", "parse_cursor"]
 
 Mode = Literal["sync", "ctag", "etag"]
@@ -42,11 +44,8 @@ class Cursor:
 
 def parse_cursor(text: str) -> Cursor | None:
     """The cursor in ``text``, or None if it is not one of ours (another connector's)."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or data.get("v") != 1:
+    data = cursor_fields(text)
+    if data is None:
         return None
     mode, url, token = data.get("mode"), data.get("url"), data.get("token")
     if mode not in MODES or not isinstance(url, str):

@@ -13,6 +13,8 @@ import hashlib
 import json
 from collections.abc import Mapping
 
+from syncd.connector import cursor_fields
+
 __all__ = ["CODE_VERSION", "fingerprint", "make_cursor", "read_cursor"]
 
 CODE_VERSION = 2
@@ -36,11 +38,8 @@ def make_cursor(query: str, token: str) -> str:
 
 def read_cursor(text: str) -> tuple[str, str] | None:
     """``(fingerprint, sync token)`` of a cursor, or None if it is not a Google cursor."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or data.get("v") != 1:
+    data = cursor_fields(text)
+    if data is None:
         return None
     query, token = data.get("q"), data.get("t")
     if not isinstance(query, str) or not isinstance(token, str) or not token:

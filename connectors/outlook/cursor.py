@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeGuard
 
+from syncd.connector import cursor_fields
+
 __all__ = [
     "CODE_VERSION",
     "DEFAULT_FUTURE",
@@ -76,11 +78,8 @@ class Cursor:
 
 def parse_cursor(text: str) -> Cursor | None:
     """The cursor in ``text``, or None if it is not a readable Outlook cursor."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(data, dict) or data.get("v") != 1:
+    data = cursor_fields(text)
+    if data is None:
         return None
     link, fp, calendar = data.get("link"), data.get("fp"), data.get("cal")
     if not (_text(link) and _text(fp) and _text(calendar)):
