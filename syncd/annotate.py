@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, tzinfo
 
 from icalendar import Calendar
 
+from syncd.folding import fold
 from syncd.model import When, format_when
 
 __all__ = ["annotate_event", "private_properties"]
@@ -285,7 +286,7 @@ def _parse_when(content: str, zones: str) -> When | None:
 
 def _content_line(name: str, value: str, eol: str) -> str:
     """``NAME:escaped value``, folded at 75 octets, each physical line ending in ``eol``."""
-    return _fold(f"{name}:{_escape(value)}", eol)
+    return fold(f"{name}:{_escape(value)}", eol)
 
 
 def _escape(value: str) -> str:
@@ -303,19 +304,3 @@ def _unescape(value: str) -> str:
 def _same_value(content: str, value: str) -> bool:
     head, raw = _split(content)
     return ";" not in head and _unescape(raw) == value
-
-
-def _fold(line: str, eol: str, limit: int = 75) -> str:
-    """Fold per RFC 5545: no physical line longer than ``limit`` octets, never inside a
-    character; continuation lines start with one space."""
-    pieces: list[str] = []
-    current, size = "", 0
-    for char in line:
-        width = len(char.encode("utf-8"))
-        if size + width > limit:
-            pieces.append(current)
-            current, size = " ", 1
-        current += char
-        size += width
-    pieces.append(current)
-    return "".join(piece + eol for piece in pieces)

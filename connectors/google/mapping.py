@@ -29,6 +29,8 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from syncd.folding import fold
+
 __all__ = [
     "ITEM_FIELDS",
     "PRIVATE_PREFIX",
@@ -107,7 +109,7 @@ def to_ical(series: Series) -> bytes:
     for item in sorted(series.exceptions, key=_original_key):
         lines += _exception(master, item, zone, duration)
     lines.append("END:VCALENDAR")
-    return "".join(_fold(line) for line in lines).encode("utf-8")
+    return "".join(fold(line) for line in lines).encode("utf-8")
 
 
 # --- values ---------------------------------------------------------------------------
@@ -422,23 +424,6 @@ def _inherit(master: Item, item: Item) -> Item:
 
 def _days(duration: timedelta) -> timedelta:
     return timedelta(days=max(1, duration.days))
-
-
-def _fold(line: str, limit: int = 75) -> str:
-    """One content line, folded at 75 octets without splitting a character, CRLF-ended."""
-    raw = line.encode("utf-8")
-    if len(raw) <= limit:
-        return line + "\r\n"
-    pieces: list[bytes] = []
-    start, room = 0, limit
-    while len(raw) - start > room:
-        end = start + room
-        while raw[end] & 0xC0 == 0x80:  # never cut inside a UTF-8 sequence
-            end -= 1
-        pieces.append(raw[start:end])
-        start, room = end, limit - 1  # continuation lines begin with a space
-    pieces.append(raw[start:])
-    return (b"\r\n ".join(pieces) + b"\r\n").decode("utf-8")
 
 
 def group(items: Iterable[Item]) -> tuple[dict[str, Item], dict[str, list[Item]]]:

@@ -37,6 +37,7 @@ from connectors.outlook.items import (
     parse_moment,
     private_data,
 )
+from syncd.folding import fold
 from syncd.model import When
 from syncd.normalize import SERIES_START
 
@@ -74,7 +75,7 @@ def render(item: Mapping[str, Any], *, series_start: When | None = None) -> byte
     lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//syncd//outlook//EN", "BEGIN:VEVENT"]
     lines += _event_lines(item, series_start)
     lines += ["END:VEVENT", "END:VCALENDAR"]
-    return "".join(_fold(line) for line in lines).encode("utf-8")
+    return "".join(fold(line) for line in lines).encode("utf-8")
 
 
 def subject_text(item: Mapping[str, Any]) -> str:
@@ -291,23 +292,3 @@ def _escape(value: str) -> str:
 def _param(value: str) -> str:
     cleaned = _PARAM_UNSAFE.sub("", value)
     return f'"{cleaned}"' if _PARAM_QUOTED.search(cleaned) else cleaned
-
-
-def _fold(line: str, limit: int = 75) -> str:
-    """One content line folded at 75 octets, never inside a character, ending in CRLF."""
-    if line.isascii():
-        if len(line) <= limit:
-            return line + "\r\n"
-        rest = [line[i : i + limit - 1] for i in range(limit, len(line), limit - 1)]
-        return "\r\n ".join([line[:limit], *rest]) + "\r\n"
-    pieces: list[str] = []
-    current, size = "", 0
-    for char in line:
-        width = len(char.encode("utf-8"))
-        if size + width > limit:
-            pieces.append(current)
-            current, size = " ", 1
-        current += char
-        size += width
-    pieces.append(current)
-    return "\r\n".join(pieces) + "\r\n"
