@@ -28,6 +28,7 @@ from syncd.rules import PolicySettings
 
 __all__ = [
     "MEETING_HOSTS",
+    "conference_lines",
     "has_link",
     "has_marker",
     "instance_id",
@@ -58,6 +59,7 @@ MEETING_HOSTS: tuple[str, ...] = (
 _BRACKETED = re.compile(r"\[([^\[\]]{1,40})\]")
 _LINK = re.compile(r"https?://[^\s<>\"']+", re.I)
 _LINK_PROPERTIES = ("URL", "CONFERENCE")
+_WEB_LINK = re.compile(r"https?://[^\s\x00-\x1f\x7f]+")
 _SERVICE_WORDS = re.compile(
     r"\b(zoom|teams|google meet|webex|whereby|jitsi|skype|gotomeeting|bluejeans|chime|"
     r"video|online|remote)\b",
@@ -84,6 +86,15 @@ def has_marker(instance: Instance | None, names: Iterable[str]) -> str | None:
 def instance_id(instance: Instance) -> str:
     """An appointment's recurrence id as the ledger keeps it: ``""`` for a single event."""
     return "" if instance.recurrence_id is None else format_when(instance.recurrence_id)
+
+
+def conference_lines(candidates: Iterable[object]) -> list[str]:
+    """``CONFERENCE`` content lines (RFC 7986) for the distinct http(s) links among
+    ``candidates``, in order: how a connector hands a meeting's link from provider data to
+    the readiness check. A candidate that is not such a link (absent, of another type, with
+    spaces or control characters) is left out: a link is a hint, never a reason to fail."""
+    links = [c for c in candidates if isinstance(c, str) and _WEB_LINK.fullmatch(c)]
+    return [f"CONFERENCE;VALUE=URI;FEATURE=VIDEO:{link}" for link in dict.fromkeys(links)]
 
 
 def meeting_links(text: str, extra_hosts: Iterable[str] = ()) -> list[str]:

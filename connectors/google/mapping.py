@@ -30,6 +30,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from syncd.folding import fold
+from syncd.remote import conference_lines
 
 __all__ = [
     "ITEM_FIELDS",
@@ -55,7 +56,6 @@ ITEM_FIELDS = (
 )
 """The partial response every read asks for (``fields=``): what the mapping uses."""
 PRIVATE_PREFIX = "X-SYNCD-"
-_WEB_LINK = re.compile(r"https?://[^\s\x00-\x1f\x7f]+")
 _PRODID = "-//syncd//google connector//EN"
 _STATUS = {"confirmed": "CONFIRMED", "tentative": "TENTATIVE", "cancelled": "CANCELLED"}
 _PARTSTAT = {
@@ -284,7 +284,7 @@ def _common(item: Item) -> list[str]:
     location = _text_field(item, "location")
     if location:
         lines.append(f"LOCATION:{_escape(location)}")
-    lines += [f"CONFERENCE;VALUE=URI;FEATURE=VIDEO:{uri}" for uri in _meeting_links(item)]
+    lines += conference_lines(_meeting_links(item))
     transparency = item.get("transparency", "opaque")
     lines.append("TRANSP:TRANSPARENT" if transparency == "transparent" else "TRANSP:OPAQUE")
     sequence = item.get("sequence")
@@ -301,18 +301,16 @@ def _common(item: Item) -> list[str]:
     return lines
 
 
-def _meeting_links(item: Item) -> list[str]:
-    """The video links of a Meet or add-on conference (``hangoutLink``, ``conferenceData``
-    video entry points), for the core's readiness check. A link is a hint only: a value of
-    the wrong shape is left out rather than failing the event."""
-    found = [item.get("hangoutLink")]
+def _meeting_links(item: Item) -> list[object]:
+    """The candidate video links of a Meet or add-on conference (``hangoutLink``,
+    ``conferenceData`` video entry points), as Google sent them."""
+    found: list[object] = [item.get("hangoutLink")]
     conference = item.get("conferenceData")
     points = conference.get("entryPoints") if isinstance(conference, Mapping) else None
     for point in points if isinstance(points, list) else []:
         if isinstance(point, Mapping) and point.get("entryPointType") == "video":
             found.append(point.get("uri"))
-    links = [v for v in found if isinstance(v, str) and _WEB_LINK.fullmatch(v)]
-    return list(dict.fromkeys(links))
+    return found
 
 
 def _people(item: Item) -> list[str]:

@@ -40,6 +40,7 @@ from connectors.outlook.items import (
 from syncd.folding import fold
 from syncd.model import When
 from syncd.normalize import SERIES_START
+from syncd.remote import conference_lines
 
 __all__ = ["PARTSTATS", "body_text", "render", "subject_text"]
 
@@ -62,7 +63,6 @@ _TAG = re.compile(r"<[^>]*>")
 _BREAK = re.compile(r"<\s*(?:br|/p|/div|/li|/tr|/h\d)\b[^>]*>", re.IGNORECASE)
 _HIDDEN = re.compile(r"<(head|style|script)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _BLANKS = re.compile(r"\n{3,}")
-_WEB_LINK = re.compile(r"https?://[^\s\x00-\x1f\x7f]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 """Control characters a TEXT value cannot hold (tab and line feed are kept)."""
 _PARAM_UNSAFE = re.compile(r'[\x00-\x1f\x7f"]')
@@ -124,7 +124,7 @@ def _event_lines(item: Mapping[str, Any], series_start: When | None) -> list[str
     lines.append(f"SUMMARY:{_escape(subject_text(item))}")
     lines += _optional_text("DESCRIPTION", body_text(item))
     lines += _optional_text("LOCATION", _location(item))
-    lines += [f"CONFERENCE;VALUE=URI;FEATURE=VIDEO:{url}" for url in _meeting_links(item)]
+    lines += conference_lines(_meeting_links(item))
     lines += _status(item)
     lines += _people(item)
     categories = [c for c in _categories(item) if not c.startswith(CATEGORY_PREFIX)]
@@ -234,15 +234,12 @@ def _location(item: Mapping[str, Any]) -> str:
     return _text(location.get("displayName"), "location.displayName")
 
 
-def _meeting_links(item: Mapping[str, Any]) -> list[str]:
-    """The join link of a Teams or Skype meeting (``onlineMeeting.joinUrl``, or the older
-    ``onlineMeetingUrl``), for the core's readiness check. A link is a hint only: a value of
-    the wrong shape is left out rather than failing the item."""
+def _meeting_links(item: Mapping[str, Any]) -> list[object]:
+    """The candidate join links of a Teams or Skype meeting (``onlineMeeting.joinUrl``, or
+    the older ``onlineMeetingUrl``), as Graph sent them."""
     meeting = item.get("onlineMeeting")
-    found = [meeting.get("joinUrl") if isinstance(meeting, Mapping) else None]
-    found.append(item.get("onlineMeetingUrl"))
-    links = [v for v in found if isinstance(v, str) and _WEB_LINK.fullmatch(v)]
-    return list(dict.fromkeys(links))
+    joined = meeting.get("joinUrl") if isinstance(meeting, Mapping) else None
+    return [joined, item.get("onlineMeetingUrl")]
 
 
 def _categories(item: Mapping[str, Any]) -> list[str]:
